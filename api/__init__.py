@@ -1,0 +1,1 @@
+"""The HTTP service, the Python client SDK and the `dataledger` CLI."""

@@ -1,0 +1,86 @@
+"""The Litestar application: `create_app(settings)` wires everything, nothing at import time."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from litestar import Litestar, MediaType, get
+from litestar.di import Provide
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+
+import ledger
+from api.controllers.log import LogController
+from api.controllers.parties import PartyController
+from api.keyfiles import load_or_create_key
+from api.problems import EXCEPTION_HANDLERS
+from api.service import LedgerService
+from api.settings import Settings
+from ledger.logsigner import LogSigner, default_origin
+from ledger.storage.engine import make_engine
+from ledger.storage.migrate import upgrade
+from ledger.storage.sequencer import Sequencer
+
+log = logging.getLogger(__name__)
+
+
+def load_log_signer(settings: Settings) -> LogSigner:
+    """The log key from its file, made (mode 0600) on first start unless one was given."""
+    key, created = load_or_create_key(settings.resolved_log_key_file)
+    if created:
+        log.info("generated a new log key in %s", settings.resolved_log_key_file)
+    return LogSigner(settings.origin or default_origin(key), key)
+
+
+@get("/healthz", media_type=MediaType.JSON, operation_id="health", sync_to_thread=False, tags=["ops"])
+def healthz() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+def build_service(settings: Settings) -> LedgerService:
+    engine = make_engine(settings.resolved_database_url)
+    if settings.auto_migrate:
+        upgrade(engine)
+    signer = load_log_signer(settings)
+    sequencer = Sequencer(engine, signer, max_batch=settings.max_batch)
+    return LedgerService(
+        engine=engine,
+        sequencer=sequencer,
+        signer=signer,
+        max_skew=timedelta(seconds=settings.max_clock_skew_seconds),
+    )
+
+
+def create_app(settings: Settings | None = None, service: LedgerService | None = None) -> Litestar:
+    """Build the app for `settings` (default: from the environment)."""
+    settings = settings or Settings.from_env()
+    ledger_service = service or build_service(settings)
+
+    def start() -> None:
+        ledger_service.sequencer.start()
+
+    def stop() -> None:
+        ledger_service.sequencer.stop()
+        ledger_service.engine.dispose()
+
+    return Litestar(
+        route_handlers=[healthz, LogController, PartyController],
+        dependencies={"ledger": Provide(lambda: ledger_service, use_cache=True, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        on_startup=[start],
+        on_shutdown=[stop],
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="dataledger",
+            version=ledger.__version__,
+            path="/schema",
+            render_plugins=[JsonRenderPlugin(), SwaggerRenderPlugin()],
+        ),
+    )
+
+
+def app_factory() -> Litestar:
+    """Entry point for uvicorn workers (`--factory`): settings come from the environment."""
+    return create_app()

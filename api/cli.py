@@ -1,0 +1,278 @@
+"""The `dataledger` command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import httpx
+import msgspec
+
+import ledger
+from api.client import DEFAULT_URL, ApiError, Client
+from api.keyfiles import read_key, write_new_key
+from api.settings import Settings
+from ledger import keys
+from ledger.errors import LedgerError
+from ledger.note import parse_vkey
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Context:
+    """Options shared by every command: server URL, signing key file, output format."""
+
+    def __init__(self, url: str | None, key: str | None, as_json: bool) -> None:
+        self.url = url or DEFAULT_URL
+        self.key_path = key
+        self.as_json = as_json
+
+    def client(self, vkey: str | None = None) -> Client:
+        return Client(self.url, vkey=vkey)
+
+    def signing_key(self) -> Any:
+        if not self.key_path:
+            raise click.UsageError("this command signs a statement: give --key FILE or DATALEDGER_KEY")
+        try:
+            return read_key(Path(self.key_path))
+        except (OSError, LedgerError) as exc:
+            raise click.UsageError(f"cannot read key file {self.key_path}: {exc}") from exc
+
+    def emit(self, data: Any, human: str) -> None:
+        if self.as_json:
+            click.echo(msgspec.json.encode(data).decode())
+        else:
+            click.echo(human)
+
+
+def common_options(command: F) -> F:
+    """--url, --key and --json, accepted before or after the sub-command name."""
+
+    def merge(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+        def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+            obj = ctx.find_object(Context)
+            if obj is not None and value not in (None, False):
+                setattr(obj, name, value)
+            return value
+
+        return callback
+
+    command = click.option(
+        "--json", "as_json", is_flag=True, default=False, expose_value=False,
+        callback=merge("as_json"), help="Machine-readable JSON output.",
+    )(command)
+    command = click.option(
+        "--key", envvar="DATALEDGER_KEY", expose_value=False, callback=merge("key_path"),
+        help="Key file to sign with [env DATALEDGER_KEY].",
+    )(command)
+    command = click.option(
+        "--url", envvar="DATALEDGER_URL", expose_value=False, callback=merge("url"),
+        help=f"Server URL [env DATALEDGER_URL; default {DEFAULT_URL}].",
+    )(command)
+    return command
+
+
+@click.group()
+@click.version_option(ledger.__version__, prog_name="dataledger")
+@click.option("--url", envvar="DATALEDGER_URL", help=f"Server URL [default {DEFAULT_URL}].")
+@click.option("--key", envvar="DATALEDGER_KEY", help="Key file to sign with.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
+@click.pass_context
+def main(ctx: click.Context, url: str | None, key: str | None, as_json: bool) -> None:
+    """dataledger: a data-asset registry and rights ledger on a signed Merkle log."""
+    ctx.obj = Context(url, key, as_json)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _run_api(action: Callable[[], None]) -> None:
+    """Turn server problems and verification failures into a clear message and exit status."""
+    try:
+        action()
+    except ApiError as exc:
+        _fail(f"server refused: {exc}")
+    except LedgerError as exc:
+        _fail(exc.message)
+    except (OSError, httpx.HTTPError) as exc:
+        _fail(f"cannot reach the server: {exc}")
+
+
+# --- serve --------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", envvar="DATALEDGER_HOST", default="127.0.0.1", show_default=True)
+@click.option("--port", envvar="DATALEDGER_PORT", default=8000, show_default=True, type=int)
+@click.option("--workers", envvar="DATALEDGER_WORKERS", default=1, show_default=True, type=int,
+              help="Server processes sharing the database.")
+@click.option("--data-dir", envvar="DATALEDGER_DATA_DIR", default="data", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Where the SQLite database and the generated log key live.")
+@click.option("--database-url", envvar="DATALEDGER_DATABASE_URL", default="",
+              help="SQLAlchemy URL; default: SQLite file in --data-dir.")
+@click.option("--log-key-file", envvar="DATALEDGER_LOG_KEY_FILE", default=None,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="The log's signing key; generated (mode 0600) on first start if missing.")
+@click.option("--origin", envvar="DATALEDGER_ORIGIN", default="",
+              help="The log's origin line in checkpoints; default derived from the log key.")
+@click.option("--access-log/--no-access-log", default=True, show_default=True)
+def serve(
+    host: str, port: int, workers: int, data_dir: Path, database_url: str,
+    log_key_file: Path | None, origin: str, access_log: bool,
+) -> None:
+    """Run the HTTP service (SQLite under ./data/ unless told otherwise)."""
+    import uvicorn
+
+    from api.app import build_service
+
+    settings = Settings(
+        data_dir=data_dir, database_url=database_url, log_key_file=log_key_file, origin=origin
+    )
+    # Migrate and make the log key once, here, before any worker starts.
+    service = build_service(settings)
+    service.engine.dispose()
+    os.environ.update(settings.to_env())
+    click.echo(f"dataledger {ledger.__version__}: log {service.signer.vkey}", err=True)
+    click.echo(f"database {settings.resolved_database_url}; http://{host}:{port}", err=True)
+    uvicorn.run(
+        "api.app:app_factory", factory=True, host=host, port=port, workers=workers,
+        access_log=access_log, log_level="info",
+    )
+
+
+# --- keys and parties ---------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the new key file (mode 0600; never overwritten).")
+@common_options
+@click.pass_obj
+def keygen(obj: Context, out: Path) -> None:
+    """Make a new Ed25519 key; prints its keyid (which is also your party id)."""
+    try:
+        key = write_new_key(out)
+    except FileExistsError:
+        _fail(f"{out} exists; refusing to overwrite a key")
+        return
+    kid = keys.keyid_of(key)
+    obj.emit({"keyid": kid, "path": str(out)}, kid)
+
+
+@main.group()
+def party() -> None:
+    """Parties: register and manage keys."""
+
+
+@party.command("register")
+@click.option("--name", required=True, help="The party's public name.")
+@common_options
+@click.pass_obj
+def party_register(obj: Context, name: str) -> None:
+    """Register the party whose key is --key."""
+
+    def action() -> None:
+        key = obj.signing_key()
+        with obj.client() as client:
+            receipt = client.register_party(key, name)
+            client.verify_receipt(receipt)
+        obj.emit(
+            {"party_id": keys.keyid_of(key), "receipt": receipt},
+            f"registered party {keys.keyid_of(key)} at index {receipt.index} (receipt verified)",
+        )
+
+    _run_api(action)
+
+
+# --- verification -------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--vkey", required=True,
+              help="The log's verifier key (the vkey line), or a file holding it.")
+@click.option("--state", type=click.Path(dir_okay=False, path_type=Path),
+              help="Remember the checkpoint here and check consistency with the last run.")
+@click.option("--workers", type=int, default=None, help="Processes for signatures (default: all cores).")
+@common_options
+@click.pass_obj
+def verify(obj: Context, vkey: str, state: Path | None, workers: int | None) -> None:
+    """Download the whole log and verify it with the log's public key alone."""
+    from api.verify import StateFile, verify_log
+
+    vkey_text = Path(vkey).read_text().strip() if os.path.isfile(vkey) else vkey.strip()
+
+    def action() -> None:
+        verifier = parse_vkey(vkey_text)
+        with obj.client(vkey_text) as client:
+            size = client.checkpoint().size
+            with click.progressbar(length=size, label="verifying entries", file=sys.stderr) as bar:
+                report = verify_log(
+                    client,
+                    verifier,
+                    state=StateFile(state) if state else None,
+                    progress=bar.update,
+                    workers=workers,
+                )
+        obj.emit(
+            {
+                "ok": True,
+                "origin": report.checkpoint.origin,
+                "tree_size": report.checkpoint.size,
+                "root_hash": report.checkpoint.root_hash.hex(),
+                "previous_size": report.previous_size,
+            },
+            f"OK: {report.entries} entries verified; root {report.checkpoint.root_hash.hex()}"
+            + (f"; consistent with the saved checkpoint of size {report.previous_size}"
+               if report.previous_size is not None else ""),
+        )
+
+    _run_api(action)
+
+
+@main.group("log")
+def log_group() -> None:
+    """Read the log: key, checkpoint, receipts."""
+
+
+@log_group.command("key")
+@common_options
+@click.pass_obj
+def log_key(obj: Context) -> None:
+    """Print the log's verifier key (pin it for `verify`)."""
+    _run_api(lambda: click.echo(obj.client().log_vkey()))
+
+
+@log_group.command("checkpoint")
+@common_options
+@click.pass_obj
+def log_checkpoint(obj: Context) -> None:
+    """Print the newest checkpoint (a signed note)."""
+    _run_api(lambda: click.echo(obj.client().checkpoint_note(), nl=False))
+
+
+@log_group.command("receipt")
+@click.argument("index", type=int)
+@common_options
+@click.pass_obj
+def log_receipt(obj: Context, index: int) -> None:
+    """Fetch and verify the receipt of entry INDEX."""
+
+    def action() -> None:
+        with obj.client() as client:
+            receipt = client.receipt(index)
+            client.verify_receipt(receipt)
+        obj.emit(receipt, json.dumps(msgspec.to_builtins(receipt), indent=2))
+
+    _run_api(action)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,155 @@
+"""The Python client SDK: make keys, sign statements, submit them, verify receipts offline.
+
+    key = keys.generate()
+    client = Client("http://127.0.0.1:8000")
+    receipt = client.register_party(key, "Acme Data Ltd")
+    client.verify_receipt(receipt)   # offline, with the pinned log key
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import msgspec
+import nacl.signing
+
+from ledger import dsse, keys
+from ledger.checkpoint import Checkpoint, open_checkpoint
+from ledger.dsse import Envelope
+from ledger.encoding import b64encode, canonical_json, format_rfc3339_utc
+from ledger.entries import Entry
+from ledger.note import NoteVerifier, parse_vkey
+from ledger.receipts import Receipt, verify_receipt
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+class ApiError(Exception):
+    """The server answered with an RFC 9457 problem (or something that is not JSON)."""
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        self.status = status
+        self.problem = problem
+        super().__init__(f"{status} {problem.get('title', '')}: {problem.get('detail', '')}")
+
+    @property
+    def code(self) -> str:
+        return str(self.problem.get("type", "")).rsplit(":", 1)[-1]
+
+
+def new_statement(kind: str, **fields: Any) -> dict[str, Any]:
+    """A statement of `kind` issued now, with a fresh 16-byte nonce."""
+    return {
+        "kind": kind,
+        "issued_at": format_rfc3339_utc(datetime.now(UTC)),
+        "nonce": secrets.token_hex(16),
+        **fields,
+    }
+
+
+def sign_statement(key: nacl.signing.SigningKey, statement: dict[str, Any]) -> Envelope:
+    """Encode `statement` canonically and wrap it in a DSSE envelope signed by `key`."""
+    return dsse.sign_envelope(canonical_json(statement), key)
+
+
+def party_register_statement(key: nacl.signing.SigningKey, name: str) -> dict[str, Any]:
+    return new_statement(
+        "party.register", name=name, public_key=b64encode(keys.public_key_bytes(key))
+    )
+
+
+class Client:
+    """A thin HTTP client for one dataledger server."""
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        vkey: str | None = None,
+        timeout: float = 30.0,
+        http: httpx.Client | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self._http = http or httpx.Client(base_url=self.url, timeout=timeout)
+        self._vkey = vkey
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # --- transport ----------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = self._http.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            try:
+                problem = response.json()
+            except ValueError:
+                problem = {"title": response.reason_phrase, "detail": response.text[:500]}
+            raise ApiError(response.status_code, problem)
+        return response
+
+    def get_json(self, path: str, **params: Any) -> Any:
+        return self._request("GET", path, params=params).json()
+
+    def get_text(self, path: str, **params: Any) -> str:
+        return self._request("GET", path, params=params).text
+
+    def submit(self, path: str, envelope: Envelope) -> Receipt:
+        """POST a signed envelope; return the receipt."""
+        response = self._request(
+            "POST",
+            path,
+            content=canonical_json(envelope),
+            headers={"content-type": "application/json"},
+        )
+        return msgspec.convert(response.json(), Receipt)
+
+    # --- the log ------------------------------------------------------------------------------
+
+    def log_vkey(self) -> str:
+        return self.get_text("/v1/log/key").strip()
+
+    def verifier(self) -> NoteVerifier:
+        """The pinned log key if one was given, else the one the server announces (TOFU)."""
+        if self._vkey is None:
+            self._vkey = self.log_vkey()
+        return parse_vkey(self._vkey)
+
+    def checkpoint_note(self) -> str:
+        return self.get_text("/v1/log/checkpoint")
+
+    def checkpoint(self) -> Checkpoint:
+        """The newest checkpoint, its signature checked against the log key."""
+        checkpoint, _ = open_checkpoint(self.checkpoint_note(), self.verifier())
+        return checkpoint
+
+    def entries(self, start: int, limit: int) -> list[dict[str, Any]]:
+        body = self.get_json("/v1/log/entries", start=start, limit=limit)
+        return list(body["entries"])
+
+    def receipt(self, index: int) -> Receipt:
+        return msgspec.convert(self.get_json(f"/v1/log/entries/{index}/receipt"), Receipt)
+
+    def consistency_proof(self, first: int, second: int) -> list[str]:
+        body = self.get_json("/v1/log/proof/consistency", first=first, second=second)
+        return list(body["hashes"])
+
+    def verify_receipt(self, receipt: Receipt) -> Entry:
+        """Verify `receipt` offline against the log key; return the entry it proves."""
+        entry, _ = verify_receipt(receipt, self.verifier())
+        return entry
+
+    # --- statements ---------------------------------------------------------------------------
+
+    def register_party(self, key: nacl.signing.SigningKey, name: str) -> Receipt:
+        envelope = sign_statement(key, party_register_statement(key, name))
+        return self.submit("/v1/parties", envelope)

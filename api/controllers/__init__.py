@@ -1,0 +1,1 @@
+"""HTTP controllers: thin, one per resource, each handler handing off to the service."""

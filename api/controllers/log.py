@@ -1,0 +1,97 @@
+"""Read-only access to the log: key, checkpoint, entries, receipts, proofs (DESIGN §5)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, MediaType, get
+from litestar.params import Parameter
+
+from api.service import LedgerService
+from ledger.encoding import b64encode
+from ledger.receipts import Receipt
+from ledger.storage.store import StoredEntry
+
+MAX_ENTRIES_PER_PAGE = 1000
+
+
+class EntryBody(msgspec.Struct, frozen=True):
+    index: int
+    entry: str  # base64 of the entry bytes
+    leaf_hash: str
+
+
+class EntriesBody(msgspec.Struct, frozen=True):
+    entries: list[EntryBody]
+
+
+class InclusionProofBody(msgspec.Struct, frozen=True):
+    index: int
+    tree_size: int
+    leaf_hash: str
+    hashes: list[str]
+
+
+class ConsistencyProofBody(msgspec.Struct, frozen=True):
+    first: int
+    second: int
+    hashes: list[str]
+
+
+def _entry_body(stored: StoredEntry) -> EntryBody:
+    return EntryBody(stored.index, b64encode(stored.entry), b64encode(stored.leaf_hash))
+
+
+NonNegative = Annotated[int, Parameter(ge=0, le=2**62)]
+
+
+class LogController(Controller):
+    path = "/v1/log"
+    tags = ["log"]
+
+    @get("/key", media_type=MediaType.TEXT, operation_id="getLogKey", sync_to_thread=False)
+    def key(self, ledger: LedgerService) -> str:
+        """The log's verifier key, in the C2SP signed-note vkey format."""
+        return ledger.signer.vkey + "\n"
+
+    @get("/checkpoint", media_type=MediaType.TEXT, operation_id="getCheckpoint", sync_to_thread=True)
+    def checkpoint(self, ledger: LedgerService) -> str:
+        """The newest checkpoint, a C2SP signed note."""
+        return ledger.checkpoint().note
+
+    @get("/entries/{index:int}", operation_id="getEntry", sync_to_thread=True)
+    def entry(self, ledger: LedgerService, index: NonNegative) -> EntryBody:
+        """One entry: its bytes (base64) and leaf hash."""
+        return _entry_body(ledger.entry(index))
+
+    @get("/entries", operation_id="listEntries", sync_to_thread=True)
+    def entries(
+        self,
+        ledger: LedgerService,
+        start: NonNegative = 0,
+        limit: Annotated[int, Parameter(ge=1, le=MAX_ENTRIES_PER_PAGE)] = 100,
+    ) -> EntriesBody:
+        """Entries [start, start+limit), at most 1000 per page."""
+        return EntriesBody([_entry_body(e) for e in ledger.entries(start, limit)])
+
+    @get("/entries/{index:int}/receipt", operation_id="getReceipt", sync_to_thread=True)
+    def receipt(self, ledger: LedgerService, index: NonNegative) -> Receipt:
+        """A receipt for an entry against the newest checkpoint, verifiable offline."""
+        return ledger.receipt(index)
+
+    @get("/proof/inclusion", operation_id="getInclusionProof", sync_to_thread=True)
+    def inclusion(
+        self, ledger: LedgerService, index: NonNegative, tree_size: NonNegative | None = None
+    ) -> InclusionProofBody:
+        """RFC 9162 inclusion proof of `index` in the tree of `tree_size` (default: newest)."""
+        size, leaf, hashes = ledger.inclusion_proof(index, tree_size)
+        return InclusionProofBody(index, size, b64encode(leaf), [b64encode(h) for h in hashes])
+
+    @get("/proof/consistency", operation_id="getConsistencyProof", sync_to_thread=True)
+    def consistency(
+        self, ledger: LedgerService, first: NonNegative, second: NonNegative | None = None
+    ) -> ConsistencyProofBody:
+        """RFC 9162 consistency proof between tree sizes `first` and `second` (default: newest)."""
+        size, hashes = ledger.consistency_proof(first, second)
+        return ConsistencyProofBody(first, size, [b64encode(h) for h in hashes])

@@ -1,0 +1,113 @@
+"""RFC 9457 problem details: one table from domain errors to a stable type, title and status."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from ledger.errors import (
+    EncodingError,
+    LedgerError,
+    SignatureError,
+    StatementError,
+    StatementRejected,
+    VerificationError,
+)
+
+log = logging.getLogger(__name__)
+
+MEDIA_TYPE = "application/problem+json"
+TYPE_PREFIX = "urn:dataledger:problem:"
+
+# code -> (status, title). StatementRejected carries its own status.
+_TABLE: dict[type[LedgerError], tuple[int, str]] = {
+    EncodingError: (400, "Malformed input"),
+    StatementError: (422, "Invalid statement"),
+    SignatureError: (403, "Signature not accepted"),
+    VerificationError: (422, "Verification failed"),
+}
+
+
+class NotFound(LookupError):
+    """An unknown id, index or size: 404."""
+
+
+def problem(
+    status: int, code: str, title: str, detail: str, **extra: Any
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {
+        "type": TYPE_PREFIX + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return Response(body, status_code=status, media_type=MEDIA_TYPE)
+
+
+def ledger_error_handler(_: Request[Any, Any, Any], exc: LedgerError) -> Response[dict[str, Any]]:
+    if isinstance(exc, StatementRejected):
+        return problem(exc.status, exc.code, "Statement refused", exc.message)
+    for cls in type(exc).__mro__:
+        if cls in _TABLE:
+            status, title = _TABLE[cls]
+            break
+    else:
+        status, title = 400, "Bad request"
+    extra = {
+        "expected": _printable(exc.expected),
+        "computed": _printable(exc.computed),
+    }
+    return problem(status, exc.code, title, exc.message, **extra)
+
+
+def not_found_handler(_: Request[Any, Any, Any], exc: NotFound) -> Response[dict[str, Any]]:
+    return problem(404, "not-found", "Not found", str(exc))
+
+
+def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    if isinstance(exc, ValidationException):
+        return problem(
+            400, "invalid-request", "Invalid request", str(exc.detail), errors=exc.extra
+        )
+    code = {
+        400: "bad-request",
+        404: "not-found",
+        405: "method-not-allowed",
+        413: "body-too-large",
+    }.get(
+        exc.status_code, "http-error"
+    )
+    return problem(exc.status_code, code, str(exc.detail), str(exc.detail))
+
+
+def internal_error_handler(
+    request: Request[Any, Any, Any], exc: Exception
+) -> Response[dict[str, Any]]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "internal",
+        "Internal server error",
+        "the server failed to handle this request; see the server log",
+    )
+
+
+def _printable(value: object) -> object:
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    LedgerError: ledger_error_handler,
+    NotFound: not_found_handler,
+    HTTPException: http_error_handler,
+    Exception: internal_error_handler,
+}

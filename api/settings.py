@@ -1,0 +1,62 @@
+"""Service settings: flags or `DATALEDGER_*` environment variables, with embedded defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+DEFAULT_DATA_DIR = Path("data")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything `create_app` needs; built from the environment or directly in tests."""
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str = ""  # default: SQLite file under data_dir
+    log_key_file: Path | None = None  # default: data_dir / "log-key.json" (made on first start)
+    origin: str = ""  # default: derived from the log key, see ledger.logsigner.default_origin
+    max_clock_skew_seconds: int = 300
+    max_body_bytes: int = 1_048_576  # 1 MiB: enough for any statement, small enough to refuse abuse
+    max_batch: int = 1000
+    auto_migrate: bool = True
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'dataledger.db').as_posix()}"
+
+    @property
+    def resolved_log_key_file(self) -> Path:
+        return self.log_key_file or self.data_dir / "log-key.json"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        settings = cls()
+        if "DATALEDGER_DATA_DIR" in env:
+            settings = replace(settings, data_dir=Path(env["DATALEDGER_DATA_DIR"]))
+        if env.get("DATALEDGER_DATABASE_URL"):
+            settings = replace(settings, database_url=env["DATALEDGER_DATABASE_URL"])
+        if env.get("DATALEDGER_LOG_KEY_FILE"):
+            settings = replace(settings, log_key_file=Path(env["DATALEDGER_LOG_KEY_FILE"]))
+        if env.get("DATALEDGER_ORIGIN"):
+            settings = replace(settings, origin=env["DATALEDGER_ORIGIN"])
+        if env.get("DATALEDGER_MAX_CLOCK_SKEW"):
+            settings = replace(settings, max_clock_skew_seconds=int(env["DATALEDGER_MAX_CLOCK_SKEW"]))
+        if env.get("DATALEDGER_MAX_BODY_BYTES"):
+            settings = replace(settings, max_body_bytes=int(env["DATALEDGER_MAX_BODY_BYTES"]))
+        return settings
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that makes `from_env` rebuild these settings (for worker processes)."""
+        env = {
+            "DATALEDGER_DATA_DIR": str(self.data_dir),
+            "DATALEDGER_DATABASE_URL": self.resolved_database_url,
+            "DATALEDGER_LOG_KEY_FILE": str(self.resolved_log_key_file),
+            "DATALEDGER_MAX_CLOCK_SKEW": str(self.max_clock_skew_seconds),
+            "DATALEDGER_MAX_BODY_BYTES": str(self.max_body_bytes),
+        }
+        if self.origin:
+            env["DATALEDGER_ORIGIN"] = self.origin
+        return env

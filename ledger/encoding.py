@@ -1,0 +1,61 @@
+"""Small, strict codecs shared by the core: base64, hex, RFC 3339 timestamps, canonical JSON."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from ledger.errors import EncodingError
+
+# Compact JSON with sorted keys: the one encoding used for everything the ledger signs or hashes.
+_canonical = msgspec.json.Encoder(order="sorted")
+
+_RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$")
+
+
+def canonical_json(value: Any) -> bytes:
+    """Encode `value` as compact JSON with sorted keys (UTF-8)."""
+    return _canonical.encode(value)
+
+
+def b64encode(data: bytes) -> str:
+    """Standard base64 with padding, as everywhere in the protocol."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64decode(text: str, *, what: str = "value") -> bytes:
+    """Strict standard base64 with padding; anything else is an `EncodingError`."""
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
+        raise EncodingError(f"{what} is not standard base64 with padding") from exc
+    # validate=True still accepts non-canonical trailing bits; insist on the canonical form.
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise EncodingError(f"{what} is not canonical base64")
+    return raw
+
+
+def parse_rfc3339_utc(text: str, *, what: str = "timestamp") -> datetime:
+    """Parse an RFC 3339 UTC timestamp that ends in `Z` (e.g. 2026-11-26T12:00:00.123456Z)."""
+    if not _RFC3339_UTC.match(text):
+        raise EncodingError(f"{what} must be an RFC 3339 UTC timestamp ending in Z, got {text!r}")
+    main, _, frac = text[:-1].partition(".")
+    try:
+        moment = datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise EncodingError(f"{what} is not a valid date and time: {text!r}") from exc
+    if frac:
+        moment = moment.replace(microsecond=int(frac[:6].ljust(6, "0")))
+    return moment
+
+
+def format_rfc3339_utc(moment: datetime) -> str:
+    """Format an aware datetime as RFC 3339 UTC with microseconds and `Z`."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: the ledger only deals in UTC")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

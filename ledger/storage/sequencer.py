@@ -1,0 +1,298 @@
+"""The sequencer: the only writer of `ledger_entries`.
+
+Submissions queue up while the previous batch commits; a dedicated thread then takes everything
+waiting (group commit) and, in ONE transaction holding the database's write lock, decides each
+statement, stores the accepted entries, the new Merkle nodes and ONE signed checkpoint covering
+them. Callers are answered only after that commit, so every receipt handed out is durable.
+
+Several processes may run a sequencer on one database: the lock (PostgreSQL advisory lock,
+SQLite's write lock via BEGIN IMMEDIATE) serialises their batches, and each batch re-reads the
+tree size first, so there is one tree with no gap and no duplicate index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine
+
+from ledger import merkle
+from ledger.dsse import Envelope
+from ledger.encoding import format_rfc3339_utc
+from ledger.entries import encode_entry
+from ledger.errors import StatementRejected
+from ledger.logsigner import LogSigner
+from ledger.merkle import CompactRange, NodeId
+from ledger.receipts import Receipt, make_receipt
+from ledger.state import Context, decide
+from ledger.statements import AnyStatement
+from ledger.storage import store
+from ledger.storage.engine import WRITE_LOCK_OPTION
+
+log = logging.getLogger(__name__)
+
+# Any 64-bit constant: all dataledger processes on one PostgreSQL database share this lock.
+PG_SEQUENCER_LOCK = 0x6461_7461_6C65_6467  # "dataledg"
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A decoded envelope whose signature has already been verified."""
+
+    envelope: Envelope
+    statement: AnyStatement
+    signer_keyid: str
+    envelope_sha256: bytes = field(default=b"")
+
+    @staticmethod
+    def of(envelope: Envelope, statement: AnyStatement, signer_keyid: str) -> Submission:
+        digest = hashlib.sha256(envelope.canonical()).digest()
+        return Submission(envelope, statement, signer_keyid, digest)
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    receipt: Receipt
+    created: bool  # False when the identical envelope was already in the log
+
+
+_Outcome = tuple[int, bytes] | int | BaseException | None
+
+
+@dataclass(slots=True)
+class _Pending:
+    submission: Submission
+    future: Future[AppendResult]
+
+
+@dataclass(slots=True)
+class BatchStats:
+    """Counters an observer (metrics) can read; updated only by the sequencer thread."""
+
+    batches: int = 0
+    appended: int = 0
+    rejected: int = 0
+    last_batch_size: int = 0
+
+
+class Sequencer:
+    """Batches concurrent appends into single durable transactions."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        signer: LogSigner,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_batch: int = 1000,
+    ) -> None:
+        self._engine = engine
+        self._signer = signer
+        self._clock = clock
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._tree: CompactRange | None = None  # cached frontier of the committed tree
+        self.stats = BatchStats()
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the sequencer thread; an empty log first gets its size-0 checkpoint."""
+        self.ensure_checkpoint()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="sequencer", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def ensure_checkpoint(self) -> None:
+        """Sign the empty tree if the log has no checkpoint, so readers always have one."""
+        with self._engine.connect().execution_options(**{WRITE_LOCK_OPTION: True}) as conn:
+            with conn.begin():
+                self._begin_locked(conn)
+                if store.latest_checkpoint(conn) is None:
+                    note = self._signer.sign_checkpoint(0, merkle.EMPTY_ROOT)
+                    now = format_rfc3339_utc(self._clock())
+                    store.insert_checkpoint(conn, 0, merkle.EMPTY_ROOT, note, now)
+
+    def submit(self, submission: Submission) -> Future[AppendResult]:
+        """Queue a verified submission; the future resolves after the durable commit."""
+        if self._thread is None:
+            raise RuntimeError("sequencer is not running")
+        future: Future[AppendResult] = Future()
+        self._queue.put(_Pending(submission, future))
+        return future
+
+    def append(self, submission: Submission) -> AppendResult:
+        """Submit and wait (for the CLI, scripts and tests)."""
+        return self.submit(submission).result()
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stopping = False
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._process(batch)
+            if stopping:
+                return
+
+    def _process(self, batch: list[_Pending]) -> None:
+        try:
+            outcomes = self._commit(batch)
+        except Exception as exc:  # noqa: BLE001 - any failure must reach the waiting callers
+            self._tree = None  # the cached frontier may not match what is committed
+            if len(batch) > 1:
+                # One bad submission must not sink the others: retry each on its own.
+                log.warning("batch of %d failed (%s); retrying one by one", len(batch), exc)
+                for pending in batch:
+                    self._process([pending])
+                return
+            log.exception("append failed")
+            batch[0].future.set_exception(exc)
+            return
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                pending.future.set_exception(outcome)
+            else:
+                pending.future.set_result(outcome)
+
+    def _begin_locked(self, conn: Connection) -> None:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_SEQUENCER_LOCK})")
+
+    def _commit(self, batch: list[_Pending]) -> list[AppendResult | BaseException]:
+        # Per submission: (index, entry bytes) if appended, an int if already in the log,
+        # or the exception that refused it.
+        outcomes: list[_Outcome] = [None] * len(batch)
+        note = ""
+        new_entries: list[store.NewEntry] = []
+        new_nodes: list[tuple[int, int, bytes]] = []
+        with self._engine.connect().execution_options(**{WRITE_LOCK_OPTION: True}) as conn:
+            with conn.begin():
+                self._begin_locked(conn)
+                size = store.tree_size(conn)
+                if self._tree is None or self._tree.size != size:
+                    self._tree = store.load_compact_range(conn, size)
+                tree = self._tree.copy()
+                known: dict[NodeId, bytes] = dict(
+                    zip(CompactRange.frontier_ids(size), tree.nodes, strict=True)
+                )
+                integrated_at = format_rfc3339_utc(self._clock())
+                subs = [p.submission for p in batch]
+                existing = store.indices_by_envelope_hash(conn, [s.envelope_sha256 for s in subs])
+                used = store.used_nonces(conn, [(s.signer_keyid, s.statement.nonce) for s in subs])
+                view = store.SqlView(conn)
+                in_batch: dict[bytes, int] = {}
+                for pos, sub in enumerate(subs):
+                    earlier = existing.get(sub.envelope_sha256, in_batch.get(sub.envelope_sha256))
+                    if earlier is not None:
+                        outcomes[pos] = earlier  # idempotent resubmission: receipt below
+                        continue
+                    nonce_key = (sub.signer_keyid, sub.statement.nonce)
+                    try:
+                        if nonce_key in used:
+                            raise StatementRejected(
+                                "nonce-reused",
+                                f"nonce {sub.statement.nonce} was already used by key "
+                                f"{sub.signer_keyid}",
+                            )
+                        index = tree.size
+                        ctx = Context(sub.signer_keyid, index, integrated_at)
+                        mutations = decide(view, sub.statement, ctx)
+                    except StatementRejected as exc:
+                        outcomes[pos] = exc
+                        continue
+                    for mutation in mutations:
+                        store.apply(conn, mutation)
+                    entry = encode_entry(sub.envelope, index, integrated_at)
+                    new_entries.append(
+                        store.NewEntry(
+                            index,
+                            entry,
+                            sub.envelope_sha256,
+                            sub.signer_keyid,
+                            sub.statement.nonce,
+                            sub.statement.kind,
+                            integrated_at,
+                        )
+                    )
+                    for level, idx, digest in tree.append(merkle.leaf_hash(entry)):
+                        new_nodes.append((level, idx, digest))
+                        known[(level, idx)] = digest
+                    used.add(nonce_key)
+                    in_batch[sub.envelope_sha256] = index
+                    outcomes[pos] = (index, entry)
+                if new_entries:
+                    store.insert_entries(conn, new_entries)
+                    store.insert_nodes(conn, new_nodes)
+                    note = self._signer.sign_checkpoint(tree.size, tree.root())
+                    store.insert_checkpoint(conn, tree.size, tree.root(), note, integrated_at)
+        # Committed: only now is anything acknowledged.
+        self._tree = tree
+        self.stats.batches += 1
+        self.stats.appended += len(new_entries)
+        self.stats.last_batch_size = len(new_entries)
+        return self._receipts(outcomes, tree.size, note, known)
+
+    def _receipts(
+        self, outcomes: list[_Outcome], size: int, note: str, known: dict[NodeId, bytes]
+    ) -> list[AppendResult | BaseException]:
+        results: list[AppendResult | BaseException] = []
+        for outcome in outcomes:
+            if isinstance(outcome, tuple):
+                index, entry = outcome
+                proof = self._proof_from(known, index, size)
+                results.append(AppendResult(make_receipt(index, entry, proof, size, note), True))
+            elif isinstance(outcome, int):
+                with self._engine.connect() as conn:
+                    results.append(AppendResult(read_receipt(conn, outcome), False))
+            elif isinstance(outcome, BaseException):
+                self.stats.rejected += 1
+                results.append(outcome)
+            else:  # pragma: no cover - every position is filled above
+                results.append(RuntimeError("no outcome"))
+        return results
+
+    def _proof_from(self, known: dict[NodeId, bytes], index: int, size: int) -> list[bytes]:
+        # The batch's own nodes plus the old frontier cover every proof for a new entry;
+        # fetch anything else rather than assume it.
+        missing = merkle.inclusion_nodes(index, size) - known.keys()
+        if missing:
+            with self._engine.connect() as conn:
+                known.update(store.fetch_nodes(conn, missing))
+        return merkle.inclusion_proof(index, size, lambda level, idx: known[(level, idx)])
+
+
+def read_receipt(conn: Connection, index: int) -> Receipt:
+    """A receipt for committed entry `index` against the newest checkpoint."""
+    head = store.latest_checkpoint(conn)
+    stored = store.entry_at(conn, index)
+    if head is None or stored is None or index >= head.tree_size:
+        raise LookupError(f"no entry {index} in the log")
+    proof = store.inclusion_proof(conn, index, head.tree_size)
+    return make_receipt(index, stored.entry, proof, head.tree_size, head.note)

@@ -1,0 +1,243 @@
+"""Queries over the ledger tables, on one SQLAlchemy connection.
+
+Reads of the tree touch O(log n) stored hashes: the proof generators in `ledger.merkle` say which
+perfect subtrees they need, and those are fetched in one query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, and_, insert, or_, select, tuple_
+
+from ledger import merkle
+from ledger.merkle import CompactRange, NodeId
+from ledger.state import KeyRecord, Mutation, PartyRegistered
+from ledger.storage.schema import checkpoints, ledger_entries, merkle_nodes, parties, party_keys
+
+# Keeps IN lists well under every driver's bound-parameter limit.
+_IN_CHUNK = 400
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    tree_size: int
+    root_hash: bytes
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    index: int
+    entry: bytes
+    leaf_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    index: int
+    entry: bytes
+    envelope_sha256: bytes
+    signer_keyid: str
+    nonce: str
+    kind: str
+    integrated_at: str
+
+
+# --- tree -------------------------------------------------------------------------------------
+
+
+def latest_checkpoint(conn: Connection) -> StoredCheckpoint | None:
+    row = conn.execute(
+        select(checkpoints.c.tree_size, checkpoints.c.root_hash, checkpoints.c.note)
+        .order_by(checkpoints.c.tree_size.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else StoredCheckpoint(row[0], bytes(row[1]), row[2])
+
+
+def checkpoint_at(conn: Connection, tree_size: int) -> StoredCheckpoint | None:
+    row = conn.execute(
+        select(checkpoints.c.tree_size, checkpoints.c.root_hash, checkpoints.c.note).where(
+            checkpoints.c.tree_size == tree_size
+        )
+    ).first()
+    return None if row is None else StoredCheckpoint(row[0], bytes(row[1]), row[2])
+
+
+def tree_size(conn: Connection) -> int:
+    """The size of the committed tree: every batch commits its checkpoint with its entries."""
+    head = latest_checkpoint(conn)
+    return 0 if head is None else head.tree_size
+
+
+def fetch_nodes(conn: Connection, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
+    wanted = list(ids)
+    found: dict[NodeId, bytes] = {}
+    for start in range(0, len(wanted), _IN_CHUNK):
+        chunk = wanted[start : start + _IN_CHUNK]
+        # Grouped by level so each level is one indexed IN list (portable, uses the primary key).
+        by_level: dict[int, list[int]] = {}
+        for level, idx in chunk:
+            by_level.setdefault(level, []).append(idx)
+        condition = or_(
+            *(
+                and_(merkle_nodes.c.level == level, merkle_nodes.c.idx.in_(idxs))
+                for level, idxs in by_level.items()
+            )
+        )
+        rows = conn.execute(
+            select(merkle_nodes.c.level, merkle_nodes.c.idx, merkle_nodes.c.hash).where(condition)
+        )
+        for level, idx, digest in rows:
+            found[(level, idx)] = bytes(digest)
+    missing = set(wanted) - found.keys()
+    if missing:
+        raise LookupError(f"stored Merkle nodes missing: {sorted(missing)[:5]}")
+    return found
+
+
+def load_compact_range(conn: Connection, size: int) -> CompactRange:
+    ids = CompactRange.frontier_ids(size)
+    nodes = fetch_nodes(conn, ids)
+    return CompactRange(size, [nodes[i] for i in ids])
+
+
+def inclusion_proof(conn: Connection, index: int, size: int) -> list[bytes]:
+    nodes = fetch_nodes(conn, merkle.inclusion_nodes(index, size))
+    return merkle.inclusion_proof(index, size, lambda level, idx: nodes[(level, idx)])
+
+
+def consistency_proof(conn: Connection, first: int, second: int) -> list[bytes]:
+    nodes = fetch_nodes(conn, merkle.consistency_nodes(first, second))
+    return merkle.consistency_proof(first, second, lambda level, idx: nodes[(level, idx)])
+
+
+def insert_nodes(conn: Connection, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+    if nodes:
+        conn.execute(
+            insert(merkle_nodes),
+            [{"level": level, "idx": idx, "hash": digest} for level, idx, digest in nodes],
+        )
+
+
+def insert_checkpoint(
+    conn: Connection, size: int, root_hash: bytes, note: str, created_at: str
+) -> None:
+    conn.execute(
+        insert(checkpoints).values(
+            tree_size=size, root_hash=root_hash, note=note, created_at=created_at
+        )
+    )
+
+
+# --- entries ----------------------------------------------------------------------------------
+
+
+def insert_entries(conn: Connection, entries: Sequence[NewEntry]) -> None:
+    if entries:
+        conn.execute(
+            insert(ledger_entries),
+            [
+                {
+                    "idx": e.index,
+                    "entry": e.entry,
+                    "envelope_sha256": e.envelope_sha256,
+                    "signer_keyid": e.signer_keyid,
+                    "nonce": e.nonce,
+                    "kind": e.kind,
+                    "integrated_at": e.integrated_at,
+                }
+                for e in entries
+            ],
+        )
+
+
+def entries_range(conn: Connection, start: int, limit: int) -> list[StoredEntry]:
+    """Entries [start, start+limit) with the leaf hashes the tree was built from."""
+    rows = conn.execute(
+        select(ledger_entries.c.idx, ledger_entries.c.entry, merkle_nodes.c.hash)
+        .join(
+            merkle_nodes,
+            and_(merkle_nodes.c.level == 0, merkle_nodes.c.idx == ledger_entries.c.idx),
+            isouter=True,
+        )
+        .where(ledger_entries.c.idx >= start, ledger_entries.c.idx < start + limit)
+        .order_by(ledger_entries.c.idx)
+    )
+    return [StoredEntry(idx, bytes(entry), bytes(h) if h is not None else b"") for idx, entry, h in rows]
+
+
+def entry_at(conn: Connection, index: int) -> StoredEntry | None:
+    found = entries_range(conn, index, 1)
+    return found[0] if found else None
+
+
+def indices_by_envelope_hash(conn: Connection, hashes: Sequence[bytes]) -> dict[bytes, int]:
+    found: dict[bytes, int] = {}
+    for start in range(0, len(hashes), _IN_CHUNK):
+        rows = conn.execute(
+            select(ledger_entries.c.envelope_sha256, ledger_entries.c.idx).where(
+                ledger_entries.c.envelope_sha256.in_(hashes[start : start + _IN_CHUNK])
+            )
+        )
+        found.update((bytes(h), idx) for h, idx in rows)
+    return found
+
+
+def used_nonces(conn: Connection, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for start in range(0, len(pairs), _IN_CHUNK):
+        rows = conn.execute(
+            select(ledger_entries.c.signer_keyid, ledger_entries.c.nonce).where(
+                tuple_(ledger_entries.c.signer_keyid, ledger_entries.c.nonce).in_(
+                    pairs[start : start + _IN_CHUNK]
+                )
+            )
+        )
+        found.update((k, n) for k, n in rows)
+    return found
+
+
+# --- projections ------------------------------------------------------------------------------
+
+
+class SqlView:
+    """`ledger.state.LedgerView` over the projection tables, inside the caller's transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def key(self, keyid: str) -> KeyRecord | None:
+        row = self._conn.execute(
+            select(
+                party_keys.c.party_id, party_keys.c.public_key, party_keys.c.revoked_index
+            ).where(party_keys.c.keyid == keyid)
+        ).first()
+        if row is None:
+            return None
+        return KeyRecord(keyid, row[0], bytes(row[1]), row[2])
+
+
+def apply(conn: Connection, mutation: Mutation) -> None:
+    """Write one mutation decided by `ledger.state.decide` into the projections."""
+    if isinstance(mutation, PartyRegistered):
+        conn.execute(
+            insert(parties).values(
+                party_id=mutation.party_id,
+                name=mutation.name,
+                registered_index=mutation.index,
+                registered_at=mutation.integrated_at,
+            )
+        )
+        conn.execute(
+            insert(party_keys).values(
+                keyid=mutation.party_id,
+                party_id=mutation.party_id,
+                public_key=mutation.public_key,
+                added_index=mutation.index,
+            )
+        )
+        return
+    raise TypeError(f"no projection for mutation {type(mutation).__name__}")

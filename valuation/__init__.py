@@ -1,0 +1,1 @@
+"""Valuation of data licences from usage statistics (pure polars)."""
