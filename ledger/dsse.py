@@ -21,13 +21,13 @@ SIGNATURE_SIZE = 64
 
 
 class Signature(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    keyid: str
     sig: str
+    keyid: str = ""  # optional in DSSE; the ledger requires it (see verify_envelope)
 
 
 class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     payload: str
-    payloadType: str  # noqa: N815 - the wire name is fixed by DSSE
+    payloadType: str
     signatures: list[Signature]
 
     def canonical(self) -> bytes:
@@ -62,7 +62,7 @@ def sign_envelope(
     return Envelope(
         payload=b64encode(payload),
         payloadType=payload_type,
-        signatures=[Signature(keyid=keyid_of(key), sig=b64encode(sig))],
+        signatures=[Signature(sig=b64encode(sig), keyid=keyid_of(key))],
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from ledger.errors import EncodingError
+from ledger.errors import EncodingError, VerificationError
 
 # Compact JSON with sorted keys: the one encoding used for everything the ledger signs or hashes.
 _canonical = msgspec.json.Encoder(order="sorted")
@@ -28,15 +28,17 @@ def b64encode(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def b64decode(text: str, *, what: str = "value") -> bytes:
-    """Strict standard base64 with padding; anything else is an `EncodingError`."""
+def b64decode(
+    text: str, *, what: str = "value", error: type[VerificationError] = EncodingError
+) -> bytes:
+    """Strict standard base64 with padding; anything else raises `error` naming `what`."""
     try:
         raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
-        raise EncodingError(f"{what} is not standard base64 with padding") from exc
-    # validate=True still accepts non-canonical trailing bits; insist on the canonical form.
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raise error(f"{what} is not standard base64 with padding") from None
+    # Non-canonical padding bits would let two strings carry the same bytes: refuse them.
     if base64.b64encode(raw).decode("ascii") != text:
-        raise EncodingError(f"{what} is not canonical base64")
+        raise error(f"{what} is not canonical base64")
     return raw
 
 

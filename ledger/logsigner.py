@@ -1,4 +1,4 @@
-"""The log's own identity: its origin and Ed25519 key, which sign checkpoints and ledger statements."""
+"""The log's identity: its origin and Ed25519 key, which sign checkpoints and statements."""
 
 from __future__ import annotations
 

@@ -57,12 +57,28 @@ class PartyRegister(Statement, frozen=True, tag="party.register"):
 AnyStatement: TypeAlias = PartyRegister
 STATEMENT_KINDS: tuple[type[Statement], ...] = (PartyRegister,)
 
+KNOWN_KINDS = frozenset(str(t.__struct_config__.tag) for t in STATEMENT_KINDS)
+
+
+class _Head(msgspec.Struct):
+    """Just the kind, read first so that a missing or unknown kind gets a clear error."""
+
+    kind: str
+
+
+_head_decoder = msgspec.json.Decoder(_Head)
 _decoder = msgspec.json.Decoder(AnyStatement)
 
 
 def decode_statement(payload: bytes) -> AnyStatement:
     """Decode a statement payload strictly; `StatementError` says what is wrong."""
     try:
+        head = _head_decoder.decode(payload)
+        if head.kind not in KNOWN_KINDS:
+            raise StatementError(
+                f"unknown statement kind {head.kind!r}; "
+                f"known kinds: {', '.join(sorted(KNOWN_KINDS))}"
+            )
         statement = _decoder.decode(payload)
     except msgspec.ValidationError as exc:
         raise StatementError(f"invalid statement: {exc}") from exc

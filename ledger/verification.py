@@ -33,7 +33,7 @@ class EntryVerificationError(VerificationError):
     code = "bad-entry"
 
     def __init__(self, index: int, message: str, **kwargs: object) -> None:
-        super().__init__(f"entry {index}: {message}", **kwargs)  # type: ignore[arg-type]
+        super().__init__(f"entry {index}: {message}", **kwargs)
         self.index = index
 
 
@@ -77,7 +77,10 @@ class LogAuditor:
         """Check entry `index` (everything but its signature) and append it to the tree."""
         if index != self.tree.size:
             raise EntryVerificationError(
-                index, f"expected entry {self.tree.size} next", expected=self.tree.size, computed=index
+                index,
+                f"expected entry {self.tree.size} next",
+                expected=self.tree.size,
+                computed=index,
             )
         computed = leaf_hash(entry_bytes)
         if claimed_leaf_hash is not None and computed != claimed_leaf_hash:

@@ -16,8 +16,9 @@ import hashlib
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -119,13 +120,11 @@ class Sequencer:
 
     def ensure_checkpoint(self) -> None:
         """Sign the empty tree if the log has no checkpoint, so readers always have one."""
-        with self._engine.connect().execution_options(**{WRITE_LOCK_OPTION: True}) as conn:
-            with conn.begin():
-                self._begin_locked(conn)
-                if store.latest_checkpoint(conn) is None:
-                    note = self._signer.sign_checkpoint(0, merkle.EMPTY_ROOT)
-                    now = format_rfc3339_utc(self._clock())
-                    store.insert_checkpoint(conn, 0, merkle.EMPTY_ROOT, note, now)
+        with self._write_transaction() as conn:
+            if store.latest_checkpoint(conn) is None:
+                note = self._signer.sign_checkpoint(0, merkle.EMPTY_ROOT)
+                now = format_rfc3339_utc(self._clock())
+                store.insert_checkpoint(conn, 0, merkle.EMPTY_ROOT, note, now)
 
     def submit(self, submission: Submission) -> Future[AppendResult]:
         """Queue a verified submission; the future resolves after the durable commit."""
@@ -164,7 +163,7 @@ class Sequencer:
     def _process(self, batch: list[_Pending]) -> None:
         try:
             outcomes = self._commit(batch)
-        except Exception as exc:  # noqa: BLE001 - any failure must reach the waiting callers
+        except Exception as exc:
             self._tree = None  # the cached frontier may not match what is committed
             if len(batch) > 1:
                 # One bad submission must not sink the others: retry each on its own.
@@ -181,9 +180,16 @@ class Sequencer:
             else:
                 pending.future.set_result(outcome)
 
-    def _begin_locked(self, conn: Connection) -> None:
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_SEQUENCER_LOCK})")
+    @contextmanager
+    def _write_transaction(self) -> Iterator[Connection]:
+        """A transaction holding the log's write lock, shared with other processes."""
+        with (
+            self._engine.connect().execution_options(**{WRITE_LOCK_OPTION: True}) as conn,
+            conn.begin(),
+        ):
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_SEQUENCER_LOCK})")
+            yield conn
 
     def _commit(self, batch: list[_Pending]) -> list[AppendResult | BaseException]:
         # Per submission: (index, entry bytes) if appended, an int if already in the log,
@@ -192,66 +198,64 @@ class Sequencer:
         note = ""
         new_entries: list[store.NewEntry] = []
         new_nodes: list[tuple[int, int, bytes]] = []
-        with self._engine.connect().execution_options(**{WRITE_LOCK_OPTION: True}) as conn:
-            with conn.begin():
-                self._begin_locked(conn)
-                size = store.tree_size(conn)
-                if self._tree is None or self._tree.size != size:
-                    self._tree = store.load_compact_range(conn, size)
-                tree = self._tree.copy()
-                known: dict[NodeId, bytes] = dict(
-                    zip(CompactRange.frontier_ids(size), tree.nodes, strict=True)
-                )
-                integrated_at = format_rfc3339_utc(self._clock())
-                subs = [p.submission for p in batch]
-                existing = store.indices_by_envelope_hash(conn, [s.envelope_sha256 for s in subs])
-                used = store.used_nonces(conn, [(s.signer_keyid, s.statement.nonce) for s in subs])
-                view = store.SqlView(conn)
-                in_batch: dict[bytes, int] = {}
-                for pos, sub in enumerate(subs):
-                    earlier = existing.get(sub.envelope_sha256, in_batch.get(sub.envelope_sha256))
-                    if earlier is not None:
-                        outcomes[pos] = earlier  # idempotent resubmission: receipt below
-                        continue
-                    nonce_key = (sub.signer_keyid, sub.statement.nonce)
-                    try:
-                        if nonce_key in used:
-                            raise StatementRejected(
-                                "nonce-reused",
-                                f"nonce {sub.statement.nonce} was already used by key "
-                                f"{sub.signer_keyid}",
-                            )
-                        index = tree.size
-                        ctx = Context(sub.signer_keyid, index, integrated_at)
-                        mutations = decide(view, sub.statement, ctx)
-                    except StatementRejected as exc:
-                        outcomes[pos] = exc
-                        continue
-                    for mutation in mutations:
-                        store.apply(conn, mutation)
-                    entry = encode_entry(sub.envelope, index, integrated_at)
-                    new_entries.append(
-                        store.NewEntry(
-                            index,
-                            entry,
-                            sub.envelope_sha256,
-                            sub.signer_keyid,
-                            sub.statement.nonce,
-                            sub.statement.kind,
-                            integrated_at,
+        with self._write_transaction() as conn:
+            size = store.tree_size(conn)
+            if self._tree is None or self._tree.size != size:
+                self._tree = store.load_compact_range(conn, size)
+            tree = self._tree.copy()
+            known: dict[NodeId, bytes] = dict(
+                zip(CompactRange.frontier_ids(size), tree.nodes, strict=True)
+            )
+            integrated_at = format_rfc3339_utc(self._clock())
+            subs = [p.submission for p in batch]
+            existing = store.indices_by_envelope_hash(conn, [s.envelope_sha256 for s in subs])
+            used = store.used_nonces(conn, [(s.signer_keyid, s.statement.nonce) for s in subs])
+            view = store.SqlView(conn)
+            in_batch: dict[bytes, int] = {}
+            for pos, sub in enumerate(subs):
+                earlier = existing.get(sub.envelope_sha256, in_batch.get(sub.envelope_sha256))
+                if earlier is not None:
+                    outcomes[pos] = earlier  # idempotent resubmission: receipt below
+                    continue
+                nonce_key = (sub.signer_keyid, sub.statement.nonce)
+                try:
+                    if nonce_key in used:
+                        raise StatementRejected(
+                            "nonce-reused",
+                            f"nonce {sub.statement.nonce} was already used by key "
+                            f"{sub.signer_keyid}",
                         )
+                    index = tree.size
+                    ctx = Context(sub.signer_keyid, index, integrated_at)
+                    mutations = decide(view, sub.statement, ctx)
+                except StatementRejected as exc:
+                    outcomes[pos] = exc
+                    continue
+                for mutation in mutations:
+                    store.apply(conn, mutation)
+                entry = encode_entry(sub.envelope, index, integrated_at)
+                new_entries.append(
+                    store.NewEntry(
+                        index,
+                        entry,
+                        sub.envelope_sha256,
+                        sub.signer_keyid,
+                        sub.statement.nonce,
+                        sub.statement.kind,
+                        integrated_at,
                     )
-                    for level, idx, digest in tree.append(merkle.leaf_hash(entry)):
-                        new_nodes.append((level, idx, digest))
-                        known[(level, idx)] = digest
-                    used.add(nonce_key)
-                    in_batch[sub.envelope_sha256] = index
-                    outcomes[pos] = (index, entry)
-                if new_entries:
-                    store.insert_entries(conn, new_entries)
-                    store.insert_nodes(conn, new_nodes)
-                    note = self._signer.sign_checkpoint(tree.size, tree.root())
-                    store.insert_checkpoint(conn, tree.size, tree.root(), note, integrated_at)
+                )
+                for level, idx, digest in tree.append(merkle.leaf_hash(entry)):
+                    new_nodes.append((level, idx, digest))
+                    known[(level, idx)] = digest
+                used.add(nonce_key)
+                in_batch[sub.envelope_sha256] = index
+                outcomes[pos] = (index, entry)
+            if new_entries:
+                store.insert_entries(conn, new_entries)
+                store.insert_nodes(conn, new_nodes)
+                note = self._signer.sign_checkpoint(tree.size, tree.root())
+                store.insert_checkpoint(conn, tree.size, tree.root(), note, integrated_at)
         # Committed: only now is anything acknowledged.
         self._tree = tree
         self.stats.batches += 1

@@ -166,7 +166,9 @@ def entries_range(conn: Connection, start: int, limit: int) -> list[StoredEntry]
         .where(ledger_entries.c.idx >= start, ledger_entries.c.idx < start + limit)
         .order_by(ledger_entries.c.idx)
     )
-    return [StoredEntry(idx, bytes(entry), bytes(h) if h is not None else b"") for idx, entry, h in rows]
+    return [
+        StoredEntry(idx, bytes(entry), bytes(h) if h is not None else b"") for idx, entry, h in rows
+    ]
 
 
 def entry_at(conn: Connection, index: int) -> StoredEntry | None:
