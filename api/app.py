@@ -33,7 +33,9 @@ def load_log_signer(settings: Settings) -> LogSigner:
     return LogSigner(settings.origin or default_origin(key), key)
 
 
-@get("/healthz", media_type=MediaType.JSON, operation_id="health", sync_to_thread=False, tags=["ops"])
+@get(
+    "/healthz", media_type=MediaType.JSON, operation_id="health", sync_to_thread=False, tags=["ops"]
+)
 def healthz() -> dict[str, str]:
     """Liveness: the process answers."""
     return {"status": "ok"}
@@ -67,7 +69,9 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
 
     return Litestar(
         route_handlers=[healthz, LogController, PartyController],
-        dependencies={"ledger": Provide(lambda: ledger_service, use_cache=True, sync_to_thread=False)},
+        dependencies={
+            "ledger": Provide(lambda: ledger_service, use_cache=True, sync_to_thread=False)
+        },
         exception_handlers=EXCEPTION_HANDLERS,
         on_startup=[start],
         on_shutdown=[stop],

@@ -37,7 +37,9 @@ class Context:
 
     def signing_key(self) -> Any:
         if not self.key_path:
-            raise click.UsageError("this command signs a statement: give --key FILE or DATALEDGER_KEY")
+            raise click.UsageError(
+                "this command signs a statement: give --key FILE or DATALEDGER_KEY"
+            )
         try:
             return read_key(Path(self.key_path))
         except (OSError, LedgerError) as exc:
@@ -63,15 +65,26 @@ def common_options(command: F) -> F:
         return callback
 
     command = click.option(
-        "--json", "as_json", is_flag=True, default=False, expose_value=False,
-        callback=merge("as_json"), help="Machine-readable JSON output.",
+        "--json",
+        "as_json",
+        is_flag=True,
+        default=False,
+        expose_value=False,
+        callback=merge("as_json"),
+        help="Machine-readable JSON output.",
     )(command)
     command = click.option(
-        "--key", envvar="DATALEDGER_KEY", expose_value=False, callback=merge("key_path"),
+        "--key",
+        envvar="DATALEDGER_KEY",
+        expose_value=False,
+        callback=merge("key_path"),
         help="Key file to sign with [env DATALEDGER_KEY].",
     )(command)
     command = click.option(
-        "--url", envvar="DATALEDGER_URL", expose_value=False, callback=merge("url"),
+        "--url",
+        envvar="DATALEDGER_URL",
+        expose_value=False,
+        callback=merge("url"),
         help=f"Server URL [env DATALEDGER_URL; default {DEFAULT_URL}].",
     )(command)
     return command
@@ -111,22 +124,51 @@ def _run_api(action: Callable[[], None]) -> None:
 @main.command()
 @click.option("--host", envvar="DATALEDGER_HOST", default="127.0.0.1", show_default=True)
 @click.option("--port", envvar="DATALEDGER_PORT", default=8000, show_default=True, type=int)
-@click.option("--workers", envvar="DATALEDGER_WORKERS", default=1, show_default=True, type=int,
-              help="Server processes sharing the database.")
-@click.option("--data-dir", envvar="DATALEDGER_DATA_DIR", default="data", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path),
-              help="Where the SQLite database and the generated log key live.")
-@click.option("--database-url", envvar="DATALEDGER_DATABASE_URL", default="",
-              help="SQLAlchemy URL; default: SQLite file in --data-dir.")
-@click.option("--log-key-file", envvar="DATALEDGER_LOG_KEY_FILE", default=None,
-              type=click.Path(dir_okay=False, path_type=Path),
-              help="The log's signing key; generated (mode 0600) on first start if missing.")
-@click.option("--origin", envvar="DATALEDGER_ORIGIN", default="",
-              help="The log's origin line in checkpoints; default derived from the log key.")
+@click.option(
+    "--workers",
+    envvar="DATALEDGER_WORKERS",
+    default=1,
+    show_default=True,
+    type=int,
+    help="Server processes sharing the database.",
+)
+@click.option(
+    "--data-dir",
+    envvar="DATALEDGER_DATA_DIR",
+    default="data",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the SQLite database and the generated log key live.",
+)
+@click.option(
+    "--database-url",
+    envvar="DATALEDGER_DATABASE_URL",
+    default="",
+    help="SQLAlchemy URL; default: SQLite file in --data-dir.",
+)
+@click.option(
+    "--log-key-file",
+    envvar="DATALEDGER_LOG_KEY_FILE",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The log's signing key; generated (mode 0600) on first start if missing.",
+)
+@click.option(
+    "--origin",
+    envvar="DATALEDGER_ORIGIN",
+    default="",
+    help="The log's origin line in checkpoints; default derived from the log key.",
+)
 @click.option("--access-log/--no-access-log", default=True, show_default=True)
 def serve(
-    host: str, port: int, workers: int, data_dir: Path, database_url: str,
-    log_key_file: Path | None, origin: str, access_log: bool,
+    host: str,
+    port: int,
+    workers: int,
+    data_dir: Path,
+    database_url: str,
+    log_key_file: Path | None,
+    origin: str,
+    access_log: bool,
 ) -> None:
     """Run the HTTP service (SQLite under ./data/ unless told otherwise)."""
     import uvicorn
@@ -143,8 +185,13 @@ def serve(
     click.echo(f"dataledger {ledger.__version__}: log {service.signer.vkey}", err=True)
     click.echo(f"database {settings.resolved_database_url}; http://{host}:{port}", err=True)
     uvicorn.run(
-        "api.app:app_factory", factory=True, host=host, port=port, workers=workers,
-        access_log=access_log, log_level="info",
+        "api.app:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=access_log,
+        log_level="info",
     )
 
 
@@ -152,8 +199,12 @@ def serve(
 
 
 @main.command()
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the new key file (mode 0600; never overwritten).")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the new key file (mode 0600; never overwritten).",
+)
 @common_options
 @click.pass_obj
 def keygen(obj: Context, out: Path) -> None:
@@ -196,11 +247,17 @@ def party_register(obj: Context, name: str) -> None:
 
 
 @main.command()
-@click.option("--vkey", required=True,
-              help="The log's verifier key (the vkey line), or a file holding it.")
-@click.option("--state", type=click.Path(dir_okay=False, path_type=Path),
-              help="Remember the checkpoint here and check consistency with the last run.")
-@click.option("--workers", type=int, default=None, help="Processes for signatures (default: all cores).")
+@click.option(
+    "--vkey", required=True, help="The log's verifier key (the vkey line), or a file holding it."
+)
+@click.option(
+    "--state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Remember the checkpoint here and check consistency with the last run.",
+)
+@click.option(
+    "--workers", type=int, default=None, help="Processes for signatures (default: all cores)."
+)
 @common_options
 @click.pass_obj
 def verify(obj: Context, vkey: str, state: Path | None, workers: int | None) -> None:
@@ -230,8 +287,11 @@ def verify(obj: Context, vkey: str, state: Path | None, workers: int | None) -> 
                 "previous_size": report.previous_size,
             },
             f"OK: {report.entries} entries verified; root {report.checkpoint.root_hash.hex()}"
-            + (f"; consistent with the saved checkpoint of size {report.previous_size}"
-               if report.previous_size is not None else ""),
+            + (
+                f"; consistent with the saved checkpoint of size {report.previous_size}"
+                if report.previous_size is not None
+                else ""
+            ),
         )
 
     _run_api(action)

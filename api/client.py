@@ -1,9 +1,9 @@
 """The Python client SDK: make keys, sign statements, submit them, verify receipts offline.
 
-    key = keys.generate()
-    client = Client("http://127.0.0.1:8000")
-    receipt = client.register_party(key, "Acme Data Ltd")
-    client.verify_receipt(receipt)   # offline, with the pinned log key
+key = keys.generate()
+client = Client("http://127.0.0.1:8000")
+receipt = client.register_party(key, "Acme Data Ltd")
+client.verify_receipt(receipt)   # offline, with the pinned log key
 """
 
 from __future__ import annotations

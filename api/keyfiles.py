@@ -10,7 +10,9 @@ import nacl.signing
 from ledger import keys
 
 
-def write_new_key(path: Path, key: nacl.signing.SigningKey | None = None) -> nacl.signing.SigningKey:
+def write_new_key(
+    path: Path, key: nacl.signing.SigningKey | None = None
+) -> nacl.signing.SigningKey:
     """Write a new key file; fail if `path` exists (never overwrite a key)."""
     key = key or keys.generate()
     path.parent.mkdir(parents=True, exist_ok=True)

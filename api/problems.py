@@ -71,17 +71,13 @@ def not_found_handler(_: Request[Any, Any, Any], exc: NotFound) -> Response[dict
 
 def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     if isinstance(exc, ValidationException):
-        return problem(
-            400, "invalid-request", "Invalid request", str(exc.detail), errors=exc.extra
-        )
+        return problem(400, "invalid-request", "Invalid request", str(exc.detail), errors=exc.extra)
     code = {
         400: "bad-request",
         404: "not-found",
         405: "method-not-allowed",
         413: "body-too-large",
-    }.get(
-        exc.status_code, "http-error"
-    )
+    }.get(exc.status_code, "http-error")
     return problem(exc.status_code, code, str(exc.detail), str(exc.detail))
 
 

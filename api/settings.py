@@ -43,7 +43,9 @@ class Settings:
         if env.get("DATALEDGER_ORIGIN"):
             settings = replace(settings, origin=env["DATALEDGER_ORIGIN"])
         if env.get("DATALEDGER_MAX_CLOCK_SKEW"):
-            settings = replace(settings, max_clock_skew_seconds=int(env["DATALEDGER_MAX_CLOCK_SKEW"]))
+            settings = replace(
+                settings, max_clock_skew_seconds=int(env["DATALEDGER_MAX_CLOCK_SKEW"])
+            )
         if env.get("DATALEDGER_MAX_BODY_BYTES"):
             settings = replace(settings, max_body_bytes=int(env["DATALEDGER_MAX_BODY_BYTES"]))
         return settings

@@ -74,7 +74,11 @@ def verify_signatures(jobs: list[SignatureJob], workers: int | None = None) -> N
         bad = check_signatures(jobs)
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            failures = [b for b in pool.map(check_signatures, _chunks(jobs, SIGNATURE_CHUNK)) if b is not None]
+            failures = [
+                b
+                for b in pool.map(check_signatures, _chunks(jobs, SIGNATURE_CHUNK))
+                if b is not None
+            ]
         bad = min(failures) if failures else None
     if bad is not None:
         raise EntryVerificationError(bad, "envelope signature does not verify")

@@ -11,7 +11,9 @@ engine = config.attributes.get("engine")
 if engine is None:
     url = context.get_x_argument(as_dictionary=True).get("url")
     if not url:
-        raise SystemExit("pass the database with: alembic -x url=sqlite:///data/ledger.db upgrade head")
+        raise SystemExit(
+            "pass the database with: alembic -x url=sqlite:///data/ledger.db upgrade head"
+        )
     engine = make_engine(url)
 
 with engine.connect() as connection:

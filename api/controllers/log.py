@@ -55,7 +55,9 @@ class LogController(Controller):
         """The log's verifier key, in the C2SP signed-note vkey format."""
         return ledger.signer.vkey + "\n"
 
-    @get("/checkpoint", media_type=MediaType.TEXT, operation_id="getCheckpoint", sync_to_thread=True)
+    @get(
+        "/checkpoint", media_type=MediaType.TEXT, operation_id="getCheckpoint", sync_to_thread=True
+    )
     def checkpoint(self, ledger: LedgerService) -> str:
         """The newest checkpoint, a C2SP signed note."""
         return ledger.checkpoint().note

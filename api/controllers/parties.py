@@ -27,4 +27,6 @@ class PartyController(Controller):
         with 200 and appends nothing.
         """
         result = await ledger.submit(data)
-        return Response(result.receipt, status_code=HTTP_201_CREATED if result.created else HTTP_200_OK)
+        return Response(
+            result.receipt, status_code=HTTP_201_CREATED if result.created else HTTP_200_OK
+        )
