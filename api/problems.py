@@ -70,15 +70,30 @@ def not_found_handler(_: Request[Any, Any, Any], exc: NotFound) -> Response[dict
 
 
 def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
-    if isinstance(exc, ValidationException):
-        return problem(400, "invalid-request", "Invalid request", str(exc.detail), errors=exc.extra)
+    if exc.status_code == 400:
+        # Litestar's own parsing and validation of the request: say what was wrong with it.
+        errors = exc.extra if isinstance(exc, ValidationException) else None
+        detail = str(exc.detail)
+        if isinstance(errors, list) and errors:
+            detail = "; ".join(_describe(e) for e in errors)
+        return problem(400, "malformed", "Malformed request", detail, errors=errors or None)
     code = {
-        400: "bad-request",
         404: "not-found",
         405: "method-not-allowed",
         413: "body-too-large",
     }.get(exc.status_code, "http-error")
     return problem(exc.status_code, code, str(exc.detail), str(exc.detail))
+
+
+def _describe(error: Any) -> str:
+    if not isinstance(error, dict):
+        return str(error)
+    source, key = error.get("source"), error.get("key")
+    where = "request body" if source == "body" else f"{source} parameter {key!r}"
+    message = str(error.get("message", ""))
+    if message.strip("'") == key:
+        message = "missing"  # an absent body or parameter is reported as a bare KeyError
+    return f"{where}: {message}"
 
 
 def internal_error_handler(

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, MediaType, get
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import PathParameter, QueryParameter
 
 from api.service import LedgerService
 from ledger.encoding import b64encode
@@ -43,7 +44,10 @@ def _entry_body(stored: StoredEntry) -> EntryBody:
     return EntryBody(stored.index, b64encode(stored.entry), b64encode(stored.leaf_hash))
 
 
-NonNegative = Annotated[int, Parameter(ge=0, le=2**62)]
+Ledger = NamedDependency[LedgerService]
+EntryIndex = Annotated[int, PathParameter(ge=0, le=2**62)]
+Size = Annotated[int, QueryParameter(ge=0, le=2**62)]
+OptionalSize = Annotated[int | None, QueryParameter(ge=0, le=2**62)]
 
 
 class LogController(Controller):
@@ -51,40 +55,43 @@ class LogController(Controller):
     tags = ["log"]
 
     @get("/key", media_type=MediaType.TEXT, operation_id="getLogKey", sync_to_thread=False)
-    def key(self, ledger: LedgerService) -> str:
+    def key(self, ledger: Ledger) -> str:
         """The log's verifier key, in the C2SP signed-note vkey format."""
         return ledger.signer.vkey + "\n"
 
     @get(
         "/checkpoint", media_type=MediaType.TEXT, operation_id="getCheckpoint", sync_to_thread=True
     )
-    def checkpoint(self, ledger: LedgerService) -> str:
+    def checkpoint(self, ledger: Ledger) -> str:
         """The newest checkpoint, a C2SP signed note."""
         return ledger.checkpoint().note
 
     @get("/entries/{index:int}", operation_id="getEntry", sync_to_thread=True)
-    def entry(self, ledger: LedgerService, index: NonNegative) -> EntryBody:
+    def entry(self, ledger: Ledger, index: EntryIndex) -> EntryBody:
         """One entry: its bytes (base64) and leaf hash."""
         return _entry_body(ledger.entry(index))
 
     @get("/entries", operation_id="listEntries", sync_to_thread=True)
     def entries(
         self,
-        ledger: LedgerService,
-        start: NonNegative = 0,
-        limit: Annotated[int, Parameter(ge=1, le=MAX_ENTRIES_PER_PAGE)] = 100,
+        ledger: Ledger,
+        start: Size = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_ENTRIES_PER_PAGE)] = 100,
     ) -> EntriesBody:
         """Entries [start, start+limit), at most 1000 per page."""
         return EntriesBody([_entry_body(e) for e in ledger.entries(start, limit)])
 
     @get("/entries/{index:int}/receipt", operation_id="getReceipt", sync_to_thread=True)
-    def receipt(self, ledger: LedgerService, index: NonNegative) -> Receipt:
+    def receipt(self, ledger: Ledger, index: EntryIndex) -> Receipt:
         """A receipt for an entry against the newest checkpoint, verifiable offline."""
         return ledger.receipt(index)
 
     @get("/proof/inclusion", operation_id="getInclusionProof", sync_to_thread=True)
     def inclusion(
-        self, ledger: LedgerService, index: NonNegative, tree_size: NonNegative | None = None
+        self,
+        ledger: Ledger,
+        index: Size,
+        tree_size: OptionalSize = None,
     ) -> InclusionProofBody:
         """RFC 9162 inclusion proof of `index` in the tree of `tree_size` (default: newest)."""
         size, leaf, hashes = ledger.inclusion_proof(index, tree_size)
@@ -92,7 +99,10 @@ class LogController(Controller):
 
     @get("/proof/consistency", operation_id="getConsistencyProof", sync_to_thread=True)
     def consistency(
-        self, ledger: LedgerService, first: NonNegative, second: NonNegative | None = None
+        self,
+        ledger: Ledger,
+        first: Size,
+        second: OptionalSize = None,
     ) -> ConsistencyProofBody:
         """RFC 9162 consistency proof between tree sizes `first` and `second` (default: newest)."""
         size, hashes = ledger.consistency_proof(first, second)

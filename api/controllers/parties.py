@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.service import LedgerService
 from ledger.dsse import Envelope
 from ledger.receipts import Receipt
+
+Ledger = NamedDependency[LedgerService]
 
 
 class PartyController(Controller):
@@ -20,7 +24,7 @@ class PartyController(Controller):
         status_code=HTTP_201_CREATED,
         responses={},
     )
-    async def register(self, ledger: LedgerService, data: Envelope) -> Response[Receipt]:
+    async def register(self, ledger: Ledger, data: JSONBody[Envelope]) -> Response[Receipt]:
         """Register a party: a `party.register` statement self-signed by the key it registers.
 
         201 with the receipt; resubmitting the identical envelope returns the original receipt
