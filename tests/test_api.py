@@ -54,7 +54,7 @@ def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
 
 
 def test_register_party_returns_a_receipt_that_verifies_offline(client: TestClient[Any]) -> None:
-    key, envelope = register_envelope(name="Acme Data Ltd")
+    _, envelope = register_envelope(name="Acme Data Ltd")
     response = post_envelope(client, envelope)
     assert response.status_code == 201, response.text
     receipt = msgspec.convert(response.json(), Receipt)
