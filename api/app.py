@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 
@@ -12,7 +13,9 @@ from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 
 import ledger
 from api.controllers.log import LogController
-from api.controllers.parties import PartyController
+from api.controllers.registry import AssetController, PartyController, RegistryObjectController
+from api.controllers.statements import StatementController
+from api.deps import reader_from_request
 from api.keyfiles import load_or_create_key
 from api.problems import EXCEPTION_HANDLERS
 from api.service import LedgerService
@@ -46,7 +49,12 @@ def build_service(settings: Settings) -> LedgerService:
     if settings.auto_migrate:
         upgrade(engine)
     signer = load_log_signer(settings)
-    sequencer = Sequencer(engine, signer, max_batch=settings.max_batch)
+    sequencer = Sequencer(
+        engine,
+        signer,
+        max_batch=settings.max_batch,
+        notice_period=timedelta(seconds=settings.notice_period_seconds),
+    )
     return LedgerService(
         engine=engine,
         sequencer=sequencer,
@@ -60,17 +68,40 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
     settings = settings or Settings.from_env()
     ledger_service = service or build_service(settings)
 
+    background: list[asyncio.Task[None]] = []
+
+    async def certify_loop() -> None:
+        # The ledger certifies registrations whose notice ended cleanly (idempotent).
+        while True:
+            await asyncio.sleep(settings.certify_interval_seconds)
+            try:
+                await asyncio.to_thread(ledger_service.certify_due)
+            except Exception:
+                log.exception("certification round failed")
+
     def start() -> None:
         ledger_service.sequencer.start()
+        if settings.certify_interval_seconds > 0:
+            background.append(asyncio.get_running_loop().create_task(certify_loop()))
 
     def stop() -> None:
+        for task in background:
+            task.cancel()
         ledger_service.sequencer.stop()
         ledger_service.engine.dispose()
 
     return Litestar(
-        route_handlers=[healthz, LogController, PartyController],
+        route_handlers=[
+            healthz,
+            LogController,
+            StatementController,
+            PartyController,
+            AssetController,
+            RegistryObjectController,
+        ],
         dependencies={
-            "ledger": Provide(lambda: ledger_service, use_cache=True, sync_to_thread=False)
+            "ledger": Provide(lambda: ledger_service, use_cache=True, sync_to_thread=False),
+            "reader": Provide(reader_from_request),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         on_startup=[start],

@@ -9,7 +9,7 @@ client.verify_receipt(receipt)   # offline, with the pinned log key
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -23,6 +23,7 @@ from ledger.encoding import b64encode, canonical_json, format_rfc3339_utc
 from ledger.entries import Entry
 from ledger.note import NoteVerifier, parse_vkey
 from ledger.receipts import Receipt, verify_receipt
+from ledger.statements import statement_id
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -59,6 +60,13 @@ def party_register_statement(key: nacl.signing.SigningKey, name: str) -> dict[st
     return new_statement(
         "party.register", name=name, public_key=b64encode(keys.public_key_bytes(key))
     )
+
+
+class Submitted(msgspec.Struct, frozen=True):
+    """A receipt, and the id of what the statement created (asset, objection, transfer...)."""
+
+    receipt: Receipt
+    id: str
 
 
 class Client:
@@ -150,6 +158,39 @@ class Client:
 
     # --- statements ---------------------------------------------------------------------------
 
-    def register_party(self, key: nacl.signing.SigningKey, name: str) -> Receipt:
-        envelope = sign_statement(key, party_register_statement(key, name))
-        return self.submit("/v1/parties", envelope)
+    def register_party(
+        self, key: nacl.signing.SigningKey, name: str, contact_commitment: str | None = None
+    ) -> Receipt:
+        statement = party_register_statement(key, name)
+        if contact_commitment is not None:
+            statement["contact_commitment"] = contact_commitment
+        return self.submit("/v1/parties", sign_statement(key, statement))
+
+    def sign_and_submit(
+        self, key: nacl.signing.SigningKey, kind: str, path: str = "/v1/statements", **fields: Any
+    ) -> Submitted:
+        """Sign a statement of `kind` with `key`, submit it, and return its receipt and id."""
+        statement = new_statement(kind, **fields)
+        envelope = sign_statement(key, statement)
+        receipt = self.submit(path, envelope)
+        return Submitted(receipt, statement_id(dsse.payload_bytes(envelope)))
+
+    def register_asset(self, key: nacl.signing.SigningKey, **fields: Any) -> Submitted:
+        """`asset.register`; the returned id is the new asset's id."""
+        return self.sign_and_submit(key, "asset.register", "/v1/assets", **fields)
+
+    def login(
+        self, key: nacl.signing.SigningKey, lifetime: timedelta = timedelta(hours=1)
+    ) -> dict[str, Any]:
+        """Log in with a signed (never appended) statement; later reads carry the bearer token."""
+        expires = format_rfc3339_utc(datetime.now(UTC) + lifetime)
+        envelope = sign_statement(key, new_statement("auth.login", expires_at=expires))
+        response = self._request(
+            "POST",
+            "/v1/auth/login",
+            content=canonical_json(envelope),
+            headers={"content-type": "application/json"},
+        )
+        result: dict[str, Any] = response.json()
+        self._http.headers["authorization"] = f"Bearer {result['token']}"
+        return result

@@ -1,23 +1,38 @@
-"""The service layer between HTTP handlers and the ledger: verify, submit, read."""
+"""The service layer between HTTP handlers and the ledger: verify, submit, authorise, read."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete, insert, select
 
+from api.auth import Principal, TokenIssuer, session_expiry
 from api.problems import NotFound
 from ledger import dsse
 from ledger.dsse import Envelope
-from ledger.errors import EncodingError, SignatureError
+from ledger.encoding import canonical_json, format_rfc3339_utc, parse_rfc3339_utc
+from ledger.errors import EncodingError, SignatureError, StatementRejected
 from ledger.logsigner import LogSigner
 from ledger.receipts import Receipt
 from ledger.state import KeyRecord, signer_public_key
-from ledger.statements import check_fresh, decode_statement
-from ledger.storage import store
+from ledger.statements import (
+    AssetCertify,
+    check_fresh,
+    decode_login,
+    decode_statement,
+)
+from ledger.storage import catalog, store
+from ledger.storage.projections import SqlView
+from ledger.storage.schema import login_nonces, party_contacts
 from ledger.storage.sequencer import AppendResult, Sequencer, Submission, read_receipt
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -26,11 +41,19 @@ class LedgerService:
     sequencer: Sequencer
     signer: LogSigner
     max_skew: timedelta
+    tokens: TokenIssuer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tokens = TokenIssuer(bytes(self.signer.key))
+
+    @property
+    def operator(self) -> KeyRecord:
+        return KeyRecord(self.signer.keyid, self.signer.keyid, self.signer.public_key)
 
     # --- writes -------------------------------------------------------------------------------
 
-    def verify(self, envelope: Envelope, *, now: datetime | None = None) -> Submission:
-        """Everything that can be checked before sequencing: shape, signature, freshness."""
+    def _open(self, envelope: Envelope) -> tuple[bytes, str]:
+        """Shape checks shared by statements and logins: (payload bytes, signer keyid)."""
         if envelope.payloadType != dsse.STATEMENT_PAYLOAD_TYPE:
             raise EncodingError(
                 f"payloadType must be {dsse.STATEMENT_PAYLOAD_TYPE!r}",
@@ -41,16 +64,155 @@ class LedgerService:
             raise SignatureError(
                 f"a statement carries exactly one signature, got {len(envelope.signatures)}"
             )
-        signature = envelope.signatures[0]
-        statement = decode_statement(dsse.payload_bytes(envelope))
-        public_key = signer_public_key(_KeyLookup(self.engine), signature.keyid, statement)
-        dsse.verify_signature(envelope, signature, public_key)
-        check_fresh(statement, now or datetime.now(UTC), self.max_skew)
-        return Submission.of(envelope, statement, signature.keyid)
+        return dsse.payload_bytes(envelope), envelope.signatures[0].keyid
 
-    async def submit(self, envelope: Envelope) -> AppendResult:
-        submission = self.verify(envelope)
+    def verify(
+        self,
+        envelope: Envelope,
+        *,
+        kinds: frozenset[str] | None = None,
+        now: datetime | None = None,
+    ) -> Submission:
+        """Everything that can be checked before sequencing: shape, signature, freshness."""
+        payload, keyid = self._open(envelope)
+        statement = decode_statement(payload)
+        if kinds is not None and statement.kind not in kinds:
+            raise StatementRejected(
+                "wrong-endpoint",
+                f"this endpoint takes {', '.join(sorted(kinds))}, not {statement.kind}",
+                status=422,
+            )
+        public_key = signer_public_key(_KeyLookup(self.engine, self.operator), keyid, statement)
+        dsse.verify_signature(envelope, envelope.signatures[0], public_key)
+        check_fresh(statement, now or datetime.now(UTC), self.max_skew)
+        return Submission.of(envelope, statement, keyid)
+
+    async def submit(self, envelope: Envelope, kinds: frozenset[str] | None = None) -> AppendResult:
+        submission = self.verify(envelope, kinds=kinds)
         return await asyncio.wrap_future(self.sequencer.submit(submission))
+
+    def sign_as_ledger(self, statement: dict[str, Any]) -> Submission:
+        """A statement signed by the log key itself (certifications, expiries)."""
+        envelope = dsse.sign_envelope(canonical_json(statement), self.signer.key)
+        return Submission.of(
+            envelope, decode_statement(dsse.payload_bytes(envelope)), self.signer.keyid
+        )
+
+    def certify_due(self, now: datetime | None = None) -> list[str]:
+        """Certify every asset whose notice ended cleanly; returns those certified.
+
+        Idempotent and safe with several workers: the nonce is derived from the asset id, so a
+        second certification of the same asset is refused as a replay, and the rules refuse
+        anything no longer on notice.
+        """
+        moment = now or datetime.now(UTC)
+        with self.engine.connect() as conn:
+            due = catalog.due_for_certification(conn, format_rfc3339_utc(moment))
+        done = []
+        for asset_id in due:
+            statement: dict[str, Any] = {
+                "kind": AssetCertify.__struct_config__.tag,
+                "issued_at": format_rfc3339_utc(moment),
+                "nonce": hashlib.sha256(b"certify:" + asset_id.encode()).hexdigest()[:32],
+                "asset_id": asset_id,
+            }
+            try:
+                self.sequencer.append(self.sign_as_ledger(statement))
+                done.append(asset_id)
+            except StatementRejected as exc:
+                log.info("certification of %s skipped: %s", asset_id, exc.message)
+        return done
+
+    # --- authority ----------------------------------------------------------------------------
+
+    def login(
+        self, envelope: Envelope, now: datetime | None = None
+    ) -> tuple[str, Principal, datetime]:
+        """Verify a signed `auth.login` (not appended) and issue a bearer token."""
+        moment = now or datetime.now(UTC)
+        payload, keyid = self._open(envelope)
+        login = decode_login(payload)
+        check_fresh(login, moment, self.max_skew)
+        principal = self.principal_for_key(keyid)
+        public_key = (
+            self.operator.public_key if principal.is_operator else self._key(keyid).public_key
+        )
+        dsse.verify_signature(envelope, envelope.signatures[0], public_key)
+        expires = session_expiry(parse_rfc3339_utc(login.expires_at), moment)
+        with self.engine.begin() as conn:
+            used = conn.execute(
+                select(login_nonces.c.nonce).where(
+                    login_nonces.c.keyid == keyid, login_nonces.c.nonce == login.nonce
+                )
+            ).first()
+            if used is not None:
+                raise StatementRejected("nonce-reused", "this login was already used", status=409)
+            conn.execute(
+                delete(login_nonces).where(
+                    login_nonces.c.expires_at < format_rfc3339_utc(moment - self.max_skew)
+                )
+            )
+            conn.execute(
+                insert(login_nonces).values(
+                    keyid=keyid, nonce=login.nonce, expires_at=format_rfc3339_utc(expires)
+                )
+            )
+        return self.tokens.issue(principal.party_id, keyid, expires), principal, expires
+
+    def principal_for_key(self, keyid: str) -> Principal:
+        if keyid == self.signer.keyid:
+            return Principal(keyid, keyid, frozenset(), is_operator=True)
+        record = self._key(keyid)
+        if record.revoked_at is not None:
+            raise StatementRejected("key-revoked", f"key {keyid} is revoked", status=401)
+        with self.engine.connect() as conn:
+            roles = SqlView(conn, self.operator).roles(record.party_id)
+        return Principal(record.party_id, keyid, roles)
+
+    def authenticate(self, token: str, now: datetime | None = None) -> Principal:
+        party_id, keyid = self.tokens.check(token, now or datetime.now(UTC))
+        principal = self.principal_for_key(keyid)
+        if principal.party_id != party_id:  # pragma: no cover - tokens are MAC'd
+            raise StatementRejected("unauthorized", "token does not match its key", status=401)
+        return principal
+
+    def _key(self, keyid: str) -> KeyRecord:
+        record = _KeyLookup(self.engine, self.operator).key(keyid)
+        if record is None:
+            raise SignatureError(f"signed by unknown key {keyid}")
+        return record
+
+    # --- contact details (personal information, off the ledger) -------------------------------
+
+    def put_contact(self, party_id: str, salt: str, details: dict[str, str | None]) -> None:
+        """Store contact details whose salted commitment is on the ledger."""
+        with self.engine.begin() as conn:
+            found = catalog.party(conn, party_id)
+            if found is None:
+                raise NotFound(f"no party {party_id}")
+            commitment = contact_commitment(salt, details)
+            if found["contact_commitment"] != commitment:
+                raise StatementRejected(
+                    "commitment-mismatch",
+                    "these details and salt do not match the contact commitment on the ledger "
+                    "(commit to them first with party.set_contact)",
+                    status=422,
+                )
+            conn.execute(delete(party_contacts).where(party_contacts.c.party_id == party_id))
+            conn.execute(
+                insert(party_contacts).values(
+                    party_id=party_id,
+                    salt=salt,
+                    updated_at=format_rfc3339_utc(datetime.now(UTC)),
+                    **details,
+                )
+            )
+
+    def erase_contact(self, party_id: str) -> bool:
+        """Erase contact details for good. The ledger keeps only the (now unopenable) commitment."""
+        with self.engine.begin() as conn:
+            gone = conn.execute(delete(party_contacts).where(party_contacts.c.party_id == party_id))
+        return bool(gone.rowcount)
 
     # --- reads --------------------------------------------------------------------------------
 
@@ -79,10 +241,15 @@ class LedgerService:
             except LookupError as exc:
                 raise NotFound(str(exc)) from exc
 
+    def receipts(self, indices: list[int]) -> list[Receipt]:
+        """Receipts for many entries against one checkpoint (the newest)."""
+        with self.engine.connect() as conn:
+            return [read_receipt(conn, i) for i in indices]
+
     def inclusion_proof(self, index: int, tree_size: int | None) -> tuple[int, bytes, list[bytes]]:
         with self.engine.connect() as conn:
-            size = store.tree_size(conn) if tree_size is None else tree_size
             current = store.tree_size(conn)
+            size = current if tree_size is None else tree_size
             if not 0 <= index < size <= current:
                 raise NotFound(
                     f"no inclusion proof for index {index} in tree size {size} "
@@ -102,12 +269,22 @@ class LedgerService:
             return size, store.consistency_proof(conn, first, size)
 
 
-class _KeyLookup:
-    """A `LedgerView` that only opens a connection if a key is actually looked up."""
+def contact_commitment(salt: str, details: dict[str, str | None]) -> str:
+    """SHA-256 over the salt and the canonical JSON of the details: what `party.*` commits to."""
+    return hashlib.sha256(salt.encode() + b"\n" + canonical_json(details)).hexdigest()
 
-    def __init__(self, engine: Engine) -> None:
+
+def new_salt() -> str:
+    return secrets.token_hex(16)
+
+
+class _KeyLookup:
+    """A `KeyView` that only opens a connection if a key is actually looked up."""
+
+    def __init__(self, engine: Engine, operator: KeyRecord) -> None:
         self._engine = engine
+        self.operator = operator
 
     def key(self, keyid: str) -> KeyRecord | None:
         with self._engine.connect() as conn:
-            return store.SqlView(conn).key(keyid)
+            return SqlView(conn, self.operator).key(keyid)

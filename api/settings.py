@@ -20,6 +20,8 @@ class Settings:
     max_clock_skew_seconds: int = 300
     max_body_bytes: int = 1_048_576  # 1 MiB: enough for any statement, small enough to refuse abuse
     max_batch: int = 1000
+    notice_period_seconds: int = 10 * 24 * 3600  # public notice of a new registration: 10 days
+    certify_interval_seconds: float = 5.0  # how often the ledger looks for notices that ended
     auto_migrate: bool = True
 
     @property
@@ -48,6 +50,12 @@ class Settings:
             )
         if env.get("DATALEDGER_MAX_BODY_BYTES"):
             settings = replace(settings, max_body_bytes=int(env["DATALEDGER_MAX_BODY_BYTES"]))
+        if env.get("DATALEDGER_NOTICE_PERIOD"):
+            settings = replace(settings, notice_period_seconds=int(env["DATALEDGER_NOTICE_PERIOD"]))
+        if env.get("DATALEDGER_CERTIFY_INTERVAL"):
+            settings = replace(
+                settings, certify_interval_seconds=float(env["DATALEDGER_CERTIFY_INTERVAL"])
+            )
         return settings
 
     def to_env(self) -> dict[str, str]:
@@ -58,6 +66,8 @@ class Settings:
             "DATALEDGER_LOG_KEY_FILE": str(self.resolved_log_key_file),
             "DATALEDGER_MAX_CLOCK_SKEW": str(self.max_clock_skew_seconds),
             "DATALEDGER_MAX_BODY_BYTES": str(self.max_body_bytes),
+            "DATALEDGER_NOTICE_PERIOD": str(self.notice_period_seconds),
+            "DATALEDGER_CERTIFY_INTERVAL": str(self.certify_interval_seconds),
         }
         if self.origin:
             env["DATALEDGER_ORIGIN"] = self.origin

@@ -1,20 +1,19 @@
-"""The state machine: whether a statement is allowed, and what it changes.
+"""What the rules can see of the ledger's state: records, the read-only view, the context.
 
-Pure: `decide` reads the current state through the `LedgerView` protocol and returns a list of
-mutations (plain records); the storage adapter applies them. The sequencer and `replay` both go
-through `decide` + apply, so projections are only ever written one way.
+Pure: `ledger.rules.decide` reads the state through `LedgerView` and returns events; the storage
+adapter (`ledger.storage.projections`) implements the view over SQL and applies the events. The
+sequencer and `replay` both go through `decide` + apply, so projections are written one way only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, TypeAlias
+from datetime import timedelta
+from typing import Protocol
 
-import msgspec
-
-from ledger.errors import SignatureError, StatementRejected
+from ledger.errors import SignatureError
 from ledger.keys import keyid
-from ledger.statements import AnyStatement, PartyRegister
+from ledger.statements import AnyStatement, PartyRegister, Right
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,37 +26,93 @@ class KeyRecord:
     revoked_at: int | None = None  # index of the revoking entry
 
 
-class LedgerView(Protocol):
-    """Read access to the projected state that decisions need."""
+@dataclass(frozen=True, slots=True)
+class AssetRecord:
+    asset_id: str
+    owner_id: str
+    status: str  # on_notice | certified | rejected
+    fingerprint: str
+    version: int
+    notice_ends_at: str
+    conflict: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectionRecord:
+    objection_id: str
+    asset_id: str
+    status: str  # open | upheld | dismissed
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictRecord:
+    fingerprint: str
+    status: str  # open | resolved
+    asset_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRecord:
+    transfer_id: str
+    asset_id: str
+    right: Right
+    from_party: str
+    to_party: str
+    status: str  # offered | accepted
+
+
+class KeyView(Protocol):
+    """The keys the ledger knows: enough to check who signed a statement."""
+
+    @property
+    def operator(self) -> KeyRecord:
+        """The log key, which signs the ledger's own statements and grants roles."""
+        ...
 
     def key(self, keyid: str) -> KeyRecord | None: ...
 
 
+class LedgerView(KeyView, Protocol):
+    """Read access to the projected state that decisions need."""
+
+    def party_exists(self, party_id: str) -> bool: ...
+
+    def roles(self, party_id: str) -> frozenset[str]: ...
+
+    def asset(self, asset_id: str) -> AssetRecord | None: ...
+
+    def claims(self, fingerprint: str) -> list[AssetRecord]:
+        """Assets (not rejected) whose current fingerprint is `fingerprint`."""
+        ...
+
+    def conflict(self, fingerprint: str) -> ConflictRecord | None: ...
+
+    def objection(self, objection_id: str) -> ObjectionRecord | None: ...
+
+    def open_objections(self, asset_id: str) -> int: ...
+
+    def holder(self, asset_id: str, right: str) -> str | None: ...
+
+    def transfer(self, transfer_id: str) -> TransferRecord | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Context:
-    """Where the statement lands: its signer, its future entry index and integration time."""
+    """Where a statement lands: who signed it, its entry index and time, its id."""
 
     signer_keyid: str
     index: int
     integrated_at: str
+    statement_id: str = ""
+    notice_period: timedelta = timedelta(days=10)
 
 
-class PartyRegistered(msgspec.Struct, frozen=True):
-    party_id: str
-    name: str
-    public_key: bytes
-    index: int
-    integrated_at: str
-
-
-Mutation: TypeAlias = PartyRegistered
-
-
-def signer_public_key(view: LedgerView, signer_keyid: str, statement: AnyStatement) -> bytes:
+def signer_public_key(view: KeyView, signer_keyid: str, statement: AnyStatement) -> bytes:
     """The public key an envelope's signature must verify against.
 
     A `party.register` brings its own key (self-signed); every other statement must be signed
-    by a key the ledger already knows. Raises `SignatureError` otherwise.
+    by a key the ledger knows (or the log key). Raises `SignatureError` otherwise. Whether the
+    key may still sign is a rule (`key-revoked`), decided with the statement.
     """
     if isinstance(statement, PartyRegister):
         public_key = statement.public_key_bytes()
@@ -68,32 +123,9 @@ def signer_public_key(view: LedgerView, signer_keyid: str, statement: AnyStateme
                 computed=signer_keyid,
             )
         return public_key
+    if signer_keyid == view.operator.keyid:
+        return view.operator.public_key
     record = view.key(signer_keyid)
     if record is None:
         raise SignatureError(f"signed by unknown key {signer_keyid}")
     return record.public_key
-
-
-def decide(view: LedgerView, statement: AnyStatement, ctx: Context) -> list[Mutation]:
-    """Apply the ledger's rules to a verified statement; raise `StatementRejected` if refused."""
-    if isinstance(statement, PartyRegister):
-        return _party_register(view, statement, ctx)
-    raise StatementRejected(  # pragma: no cover - the decoder only yields known kinds
-        "unknown-kind", f"no rule for statement kind {statement.kind}", status=422
-    )
-
-
-def _party_register(view: LedgerView, st: PartyRegister, ctx: Context) -> list[Mutation]:
-    if view.key(ctx.signer_keyid) is not None:
-        raise StatementRejected(
-            "key-already-registered", f"key {ctx.signer_keyid} is already registered"
-        )
-    return [
-        PartyRegistered(
-            party_id=ctx.signer_keyid,
-            name=st.name,
-            public_key=st.public_key_bytes(),
-            index=ctx.index,
-            integrated_at=ctx.integrated_at,
-        )
-    ]

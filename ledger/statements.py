@@ -6,8 +6,9 @@ of any kind accepts a float (money and quantities are integers, times are RFC 33
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
-from typing import Annotated, TypeAlias
+from typing import Annotated, Literal, TypeAlias
 
 import msgspec
 
@@ -20,7 +21,23 @@ NONCE_PATTERN = r"^[0-9a-f]{32,128}$"  # 16 to 64 random bytes, lowercase hex
 Timestamp = Annotated[str, msgspec.Meta(pattern=RFC3339_UTC_PATTERN)]
 Nonce = Annotated[str, msgspec.Meta(pattern=NONCE_PATTERN)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Text = Annotated[str, msgspec.Meta(max_length=10_000)]
+Grounds = Annotated[str, msgspec.Meta(min_length=1, max_length=10_000)]
 Base64Key = Annotated[str, msgspec.Meta(min_length=44, max_length=44)]
+Sha256Hex = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]  # keyids, party ids, digests
+Id = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]  # ids of assets, objections, ...
+Category = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+Count = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+Percent = Annotated[int, msgspec.Meta(ge=0, le=100)]
+Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
+
+Classification = Literal["general", "important", "core"]
+PersonalInfo = Literal["none", "anonymized", "personal", "sensitive_personal"]
+Right = Literal["holding", "processing", "operation"]
+Role = Literal["regulator", "witness"]
+ObjectionOutcome = Literal["upheld", "dismissed"]
+
+RIGHTS: tuple[Right, ...] = ("holding", "processing", "operation")
 
 
 class Statement(
@@ -41,21 +58,198 @@ class Statement(
         return parse_rfc3339_utc(self.issued_at, what="issued_at")
 
 
+class _Value(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A nested value inside a statement: strict like statements, but untagged."""
+
+
+class Money(_Value, frozen=True):
+    amount_minor: Count
+    currency: Currency = "CNY"
+
+
+class SchemaField(_Value, frozen=True):
+    name: Name
+    type: Name
+    description: Text = ""
+
+
+class Quality(_Value, frozen=True):
+    """The owner's self-assessment, each dimension 0..100 (GB/T 36344 style dimensions)."""
+
+    completeness: Percent
+    accuracy: Percent
+    consistency: Percent
+    timeliness: Percent
+
+    def score(self) -> int:
+        """The mean of the dimensions, 0..100."""
+        return (self.completeness + self.accuracy + self.consistency + self.timeliness) // 4
+
+
+# --- parties ----------------------------------------------------------------------------------
+
+
 class PartyRegister(Statement, frozen=True, tag="party.register"):
-    """A new party, self-signed by the key it registers; its id is that key's keyid."""
+    """A new party, self-signed by the key it registers; its id is that key's keyid.
+
+    Contact details never go on the ledger: `contact_commitment` is SHA-256 over a random salt
+    and the canonical contact JSON, so the details can later be erased while this entry verifies.
+    """
 
     name: Name
     public_key: Base64Key
+    contact_commitment: Sha256Hex | None = None
 
     def public_key_bytes(self) -> bytes:
-        raw = b64decode(self.public_key, what="public_key")
-        if len(raw) != 32:
-            raise StatementError("public_key must be a raw 32-byte Ed25519 key")
-        return raw
+        return _raw_key(self.public_key)
 
 
-AnyStatement: TypeAlias = PartyRegister
-STATEMENT_KINDS: tuple[type[Statement], ...] = (PartyRegister,)
+class PartySetContact(Statement, frozen=True, tag="party.set_contact"):
+    """Commit to new contact details (or to none: null)."""
+
+    contact_commitment: Sha256Hex | None
+
+
+class PartyRotateKey(Statement, frozen=True, tag="party.rotate_key"):
+    """Replace the signing key: signed by the current key; the old key stops being valid."""
+
+    new_public_key: Base64Key
+
+    def new_public_key_bytes(self) -> bytes:
+        return _raw_key(self.new_public_key)
+
+
+class PartyRevokeKey(Statement, frozen=True, tag="party.revoke_key"):
+    """Revoke one of the party's keys (e.g. compromised). Earlier signatures stay valid."""
+
+    keyid: Sha256Hex
+    reason: Text = ""
+
+
+class RoleGrant(Statement, frozen=True, tag="role.grant"):
+    """The operator (log key) grants a role."""
+
+    party_id: Sha256Hex
+    role: Role
+
+
+class RoleRevoke(Statement, frozen=True, tag="role.revoke"):
+    """The operator (log key) withdraws a role."""
+
+    party_id: Sha256Hex
+    role: Role
+
+
+# --- assets -----------------------------------------------------------------------------------
+
+
+class AssetRegister(Statement, frozen=True, tag="asset.register"):
+    """A data asset, registered by fingerprint: the data stays with its owner."""
+
+    title: Name
+    description: Text
+    category: Category
+    classification: Classification
+    personal_info: PersonalInfo
+    fingerprint: Sha256Hex
+    size_bytes: Count
+    record_count: Count
+    schema: list[SchemaField] | None = None
+    derived_from: list[Id] = msgspec.field(default_factory=list)
+    declared_cost: Money | None = None
+    quality: Quality | None = None
+
+
+class AssetVersion(Statement, frozen=True, tag="asset.version"):
+    """A new version (new content fingerprint) of an existing asset: same id, same history."""
+
+    asset_id: Id
+    fingerprint: Sha256Hex
+    size_bytes: Count
+    record_count: Count
+    schema: list[SchemaField] | None = None
+    note: Text = ""
+
+
+class AssetObject(Statement, frozen=True, tag="asset.object"):
+    """An objection to a registration while it is on public notice."""
+
+    asset_id: Id
+    grounds: Grounds
+    evidence_fingerprint: Sha256Hex | None = None
+
+
+class ObjectionResolve(Statement, frozen=True, tag="objection.resolve"):
+    """A regulator decides an objection: upheld rejects the registration."""
+
+    objection_id: Id
+    outcome: ObjectionOutcome
+    reason: Grounds
+
+
+class ConflictResolve(Statement, frozen=True, tag="conflict.resolve"):
+    """A regulator decides which claim on a fingerprint stands (none: all are rejected)."""
+
+    fingerprint: Sha256Hex
+    rightful_asset_id: Id | None
+    reason: Grounds
+
+
+class AssetCertify(Statement, frozen=True, tag="asset.certify"):
+    """Signed by the ledger itself when the notice period ended with no open objection."""
+
+    asset_id: Id
+
+
+# --- rights -----------------------------------------------------------------------------------
+
+
+class RightsOffer(Statement, frozen=True, tag="rights.offer"):
+    """The holder of a right offers it to another party; it moves when they accept."""
+
+    asset_id: Id
+    right: Right
+    to_party: Sha256Hex
+
+
+class RightsAccept(Statement, frozen=True, tag="rights.accept"):
+    """The party a right was offered to accepts it."""
+
+    transfer_id: Id
+
+
+AnyStatement: TypeAlias = (
+    PartyRegister
+    | PartySetContact
+    | PartyRotateKey
+    | PartyRevokeKey
+    | RoleGrant
+    | RoleRevoke
+    | AssetRegister
+    | AssetVersion
+    | AssetObject
+    | ObjectionResolve
+    | ConflictResolve
+    | AssetCertify
+    | RightsOffer
+    | RightsAccept
+)
+STATEMENT_KINDS: tuple[type[Statement], ...] = (
+    PartyRegister,
+    PartySetContact,
+    PartyRotateKey,
+    PartyRevokeKey,
+    RoleGrant,
+    RoleRevoke,
+    AssetRegister,
+    AssetVersion,
+    AssetObject,
+    ObjectionResolve,
+    ConflictResolve,
+    AssetCertify,
+    RightsOffer,
+    RightsAccept,
+)
 
 KNOWN_KINDS = frozenset(str(t.__struct_config__.tag) for t in STATEMENT_KINDS)
 
@@ -67,7 +261,7 @@ class _Head(msgspec.Struct):
 
 
 _head_decoder = msgspec.json.Decoder(_Head)
-_decoder = msgspec.json.Decoder(AnyStatement)
+_decoder: msgspec.json.Decoder[AnyStatement] = msgspec.json.Decoder(AnyStatement)
 
 
 def decode_statement(payload: bytes) -> AnyStatement:
@@ -108,3 +302,32 @@ def check_fresh(statement: Statement, now: datetime, max_skew: timedelta) -> Non
             "in the future",
             status=422,
         )
+
+
+def statement_id(payload: bytes) -> str:
+    """The id a statement gives what it creates (an asset, objection, transfer): 32 hex chars of
+    SHA-256 over the payload bytes, so the submitter knows it before the server answers."""
+    return hashlib.sha256(payload).hexdigest()[:32]
+
+
+def _raw_key(text: str) -> bytes:
+    raw = b64decode(text, what="public key", error=StatementError)
+    if len(raw) != 32:
+        raise StatementError("a public key must be a raw 32-byte Ed25519 key")
+    return raw
+
+
+class AuthLogin(Statement, frozen=True, tag="auth.login"):
+    """A signed login: verified by the server, never appended. Bounded lifetime."""
+
+    expires_at: Timestamp
+
+
+_login_decoder = msgspec.json.Decoder(AuthLogin)
+
+
+def decode_login(payload: bytes) -> AuthLogin:
+    try:
+        return _login_decoder.decode(payload)
+    except msgspec.DecodeError as exc:
+        raise StatementError(f"invalid login statement: {exc}") from exc

@@ -22,9 +22,16 @@ from ledger.errors import (
     SignatureError,
     VerificationError,
 )
+from ledger.keys import keyid
 from ledger.merkle import CompactRange, leaf_hash
-from ledger.state import KeyRecord, LedgerView, signer_public_key
-from ledger.statements import PartyRegister, decode_statement
+from ledger.state import KeyRecord, KeyView, signer_public_key
+from ledger.statements import (
+    AnyStatement,
+    PartyRegister,
+    PartyRevokeKey,
+    PartyRotateKey,
+    decode_statement,
+)
 
 
 class EntryVerificationError(VerificationError):
@@ -51,15 +58,29 @@ class _KeyRing:
     """The keys the log has registered so far (a `LedgerView` for signer lookup)."""
 
     def __init__(self, log_keyid: str, log_public_key: bytes) -> None:
-        self._keys: dict[str, KeyRecord] = {
-            log_keyid: KeyRecord(log_keyid, log_keyid, log_public_key)
-        }
+        self.operator = KeyRecord(log_keyid, log_keyid, log_public_key)
+        self._keys: dict[str, KeyRecord] = {}
 
     def key(self, keyid: str) -> KeyRecord | None:
         return self._keys.get(keyid)
 
-    def learn(self, record: KeyRecord) -> None:
-        self._keys[record.keyid] = record
+    def follow(self, index: int, signer_keyid: str, statement: AnyStatement) -> None:
+        """Track the key changes a statement makes (the rules checked them when it was appended)."""
+        if isinstance(statement, PartyRegister):
+            self._keys[signer_keyid] = KeyRecord(
+                signer_keyid, signer_keyid, statement.public_key_bytes()
+            )
+        elif isinstance(statement, PartyRotateKey):
+            party_id = self._keys[signer_keyid].party_id
+            new_key = statement.new_public_key_bytes()
+            self._keys[keyid(new_key)] = KeyRecord(keyid(new_key), party_id, new_key)
+            self._revoke(signer_keyid, index)
+        elif isinstance(statement, PartyRevokeKey) and statement.keyid in self._keys:
+            self._revoke(statement.keyid, index)
+
+    def _revoke(self, key_id: str, index: int) -> None:
+        record = self._keys[key_id]
+        self._keys[key_id] = KeyRecord(record.keyid, record.party_id, record.public_key, index)
 
 
 class LogAuditor:
@@ -70,7 +91,7 @@ class LogAuditor:
         self._keys = _KeyRing(log_keyid, log_public_key)
 
     @property
-    def view(self) -> LedgerView:
+    def view(self) -> KeyView:
         return self._keys
 
     def add(self, index: int, entry_bytes: bytes, claimed_leaf_hash: bytes | None) -> SignatureJob:
@@ -103,13 +124,17 @@ class LogAuditor:
             payload = dsse.payload_bytes(envelope)
             statement = decode_statement(payload)
             public_key = signer_public_key(self._keys, signature.keyid, statement)
+            record = self._keys.key(signature.keyid)
+            if record is not None and record.revoked_at is not None:
+                raise SignatureError(
+                    f"signed by key {signature.keyid}, revoked at entry {record.revoked_at}"
+                )
             raw_sig = b64decode(signature.sig, what="signature")
         except EntryVerificationError:
             raise
         except LedgerError as exc:
             raise EntryVerificationError(index, exc.message) from exc
-        if isinstance(statement, PartyRegister):
-            self._keys.learn(KeyRecord(signature.keyid, signature.keyid, public_key))
+        self._keys.follow(index, signature.keyid, statement)
         self.tree.append(computed)
         return SignatureJob(index, public_key, dsse.pae(envelope.payloadType, payload), raw_sig)
 

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, LargeBinary, MetaData, SmallInteger, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    Table,
+    Text,
+)
 
 metadata = MetaData()
 
@@ -47,6 +57,36 @@ parties = Table(
     Column("name", Text, nullable=False),
     Column("registered_index", BigInteger, nullable=False),
     Column("registered_at", Text, nullable=False),
+    Column("contact_commitment", Text, nullable=True),
+)
+
+party_roles = Table(
+    "party_roles",
+    metadata,
+    Column("party_id", Text, primary_key=True),
+    Column("role", Text, primary_key=True),
+    Column("granted_index", BigInteger, nullable=False),
+)
+
+# Not a projection: personal information kept off the ledger, erasable for good.
+party_contacts = Table(
+    "party_contacts",
+    metadata,
+    Column("party_id", Text, primary_key=True),
+    Column("salt", Text, nullable=False),
+    Column("email", Text),
+    Column("phone", Text),
+    Column("address", Text),
+    Column("updated_at", Text, nullable=False),
+)
+
+# Not a projection: login statements are verified, never appended; their nonces are kept here.
+login_nonces = Table(
+    "login_nonces",
+    metadata,
+    Column("keyid", Text, primary_key=True),
+    Column("nonce", Text, primary_key=True),
+    Column("expires_at", Text, nullable=False),
 )
 
 party_keys = Table(
@@ -59,4 +99,136 @@ party_keys = Table(
     Column("revoked_index", BigInteger, nullable=True),
 )
 
+assets = Table(
+    "assets",
+    metadata,
+    Column("asset_id", Text, primary_key=True),
+    Column("owner_id", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("category", Text, nullable=False),
+    Column("classification", Text, nullable=False),
+    Column("personal_info", Text, nullable=False),
+    Column("fingerprint", Text, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("record_count", BigInteger, nullable=False),
+    Column("schema_json", Text),
+    Column("derived_from_json", Text, nullable=False),
+    Column("declared_cost_minor", BigInteger),
+    Column("declared_cost_currency", Text),
+    Column("quality_json", Text),
+    Column("quality_score", Integer),
+    Column("status", Text, nullable=False),
+    Column("conflict", Boolean, nullable=False),
+    Column("frozen", Boolean, nullable=False, default=False),
+    Column("version", Integer, nullable=False),
+    Column("registered_index", BigInteger, nullable=False),
+    Column("registered_at", Text, nullable=False),
+    Column("notice_ends_at", Text, nullable=False),
+    Column("certified_index", BigInteger),
+    Column("status_reason", Text),
+    Column("updated_index", BigInteger, nullable=False),
+)
+
+# SQLite only: FTS5 trigram index over title and description (PostgreSQL uses pg_trgm).
+assets_search = Table(
+    "assets_search",
+    metadata,
+    Column("asset_id", Text),
+    Column("title", Text),
+    Column("description", Text),
+)
+
+asset_versions = Table(
+    "asset_versions",
+    metadata,
+    Column("asset_id", Text, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("fingerprint", Text, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("record_count", BigInteger, nullable=False),
+    Column("schema_json", Text),
+    Column("note", Text, nullable=False),
+    Column("entry_index", BigInteger, nullable=False),
+    Column("recorded_at", Text, nullable=False),
+)
+
+asset_lineage = Table(
+    "asset_lineage",
+    metadata,
+    Column("asset_id", Text, primary_key=True),
+    Column("parent_id", Text, primary_key=True),
+)
+
+conflicts = Table(
+    "conflicts",
+    metadata,
+    Column("fingerprint", Text, primary_key=True),
+    Column("status", Text, nullable=False),
+    Column("asset_ids_json", Text, nullable=False),
+    Column("opened_index", BigInteger, nullable=False),
+    Column("resolved_index", BigInteger),
+    Column("rightful_asset_id", Text),
+    Column("reason", Text),
+)
+
+objections = Table(
+    "objections",
+    metadata,
+    Column("objection_id", Text, primary_key=True),
+    Column("asset_id", Text, nullable=False),
+    Column("objector_id", Text, nullable=False),
+    Column("grounds", Text, nullable=False),
+    Column("evidence_fingerprint", Text),
+    Column("status", Text, nullable=False),
+    Column("reason", Text),
+    Column("filed_index", BigInteger, nullable=False),
+    Column("filed_at", Text, nullable=False),
+    Column("resolved_index", BigInteger),
+)
+
+rights = Table(
+    "rights",
+    metadata,
+    Column("asset_id", Text, primary_key=True),
+    Column("right_kind", Text, primary_key=True),
+    Column("holder_id", Text, nullable=False),
+    Column("since_index", BigInteger, nullable=False),
+)
+
+right_transfers = Table(
+    "right_transfers",
+    metadata,
+    Column("transfer_id", Text, primary_key=True),
+    Column("asset_id", Text, nullable=False),
+    Column("right_kind", Text, nullable=False),
+    Column("from_party", Text, nullable=False),
+    Column("to_party", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("offered_index", BigInteger, nullable=False),
+    Column("accepted_index", BigInteger),
+)
+
+asset_entries = Table(
+    "asset_entries",
+    metadata,
+    Column("asset_id", Text, primary_key=True),
+    Column("entry_index", BigInteger, primary_key=True),
+)
+
 APPEND_ONLY_TABLES = ("ledger_entries", "merkle_nodes", "checkpoints")
+
+# Tables rebuilt from the ledger by replay, in an order that respects foreign keys.
+PROJECTION_TABLES = (
+    parties,
+    party_keys,
+    party_roles,
+    assets,
+    asset_versions,
+    asset_lineage,
+    conflicts,
+    objections,
+    rights,
+    right_transfers,
+    asset_entries,
+)

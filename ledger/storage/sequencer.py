@@ -19,22 +19,23 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine
 
 from ledger import merkle
-from ledger.dsse import Envelope
+from ledger.dsse import Envelope, payload_bytes
 from ledger.encoding import format_rfc3339_utc
 from ledger.entries import encode_entry
 from ledger.errors import StatementRejected
 from ledger.logsigner import LogSigner
 from ledger.merkle import CompactRange, NodeId
 from ledger.receipts import Receipt, make_receipt
-from ledger.state import Context, decide
-from ledger.statements import AnyStatement
-from ledger.storage import store
+from ledger.rules import decide
+from ledger.state import Context, KeyRecord
+from ledger.statements import AnyStatement, statement_id
+from ledger.storage import projections, store
 from ledger.storage.engine import WRITE_LOCK_OPTION
 
 log = logging.getLogger(__name__)
@@ -50,12 +51,15 @@ class Submission:
     envelope: Envelope
     statement: AnyStatement
     signer_keyid: str
-    envelope_sha256: bytes = field(default=b"")
+    envelope_sha256: bytes
+    statement_id: str  # what the statement creates is named by this (see statements.statement_id)
 
     @staticmethod
     def of(envelope: Envelope, statement: AnyStatement, signer_keyid: str) -> Submission:
         digest = hashlib.sha256(envelope.canonical()).digest()
-        return Submission(envelope, statement, signer_keyid, digest)
+        return Submission(
+            envelope, statement, signer_keyid, digest, statement_id(payload_bytes(envelope))
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +97,14 @@ class Sequencer:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_batch: int = 1000,
+        notice_period: timedelta = timedelta(days=10),
     ) -> None:
         self._engine = engine
         self._signer = signer
         self._clock = clock
         self._max_batch = max_batch
+        self._notice_period = notice_period
+        self._operator = KeyRecord(signer.keyid, signer.keyid, signer.public_key)
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._tree: CompactRange | None = None  # cached frontier of the committed tree
@@ -210,7 +217,7 @@ class Sequencer:
             subs = [p.submission for p in batch]
             existing = store.indices_by_envelope_hash(conn, [s.envelope_sha256 for s in subs])
             used = store.used_nonces(conn, [(s.signer_keyid, s.statement.nonce) for s in subs])
-            view = store.SqlView(conn)
+            view = projections.SqlView(conn, self._operator)
             in_batch: dict[bytes, int] = {}
             for pos, sub in enumerate(subs):
                 earlier = existing.get(sub.envelope_sha256, in_batch.get(sub.envelope_sha256))
@@ -226,13 +233,20 @@ class Sequencer:
                             f"{sub.signer_keyid}",
                         )
                     index = tree.size
-                    ctx = Context(sub.signer_keyid, index, integrated_at)
-                    mutations = decide(view, sub.statement, ctx)
+                    ctx = Context(
+                        sub.signer_keyid,
+                        index,
+                        integrated_at,
+                        sub.statement_id,
+                        self._notice_period,
+                    )
+                    events = decide(view, sub.statement, ctx)
                 except StatementRejected as exc:
                     outcomes[pos] = exc
                     continue
-                for mutation in mutations:
-                    store.apply(conn, mutation)
+                meta = projections.EntryMeta(index, integrated_at)
+                for event in events:
+                    projections.apply(conn, event, meta)
                 entry = encode_entry(sub.envelope, index, integrated_at)
                 new_entries.append(
                     store.NewEntry(

@@ -13,8 +13,7 @@ from sqlalchemy import Connection, and_, insert, or_, select, tuple_
 
 from ledger import merkle
 from ledger.merkle import CompactRange, NodeId
-from ledger.state import KeyRecord, Mutation, PartyRegistered
-from ledger.storage.schema import checkpoints, ledger_entries, merkle_nodes, parties, party_keys
+from ledger.storage.schema import checkpoints, ledger_entries, merkle_nodes
 
 # Keeps IN lists well under every driver's bound-parameter limit.
 _IN_CHUNK = 400
@@ -200,46 +199,3 @@ def used_nonces(conn: Connection, pairs: Sequence[tuple[str, str]]) -> set[tuple
         )
         found.update((k, n) for k, n in rows)
     return found
-
-
-# --- projections ------------------------------------------------------------------------------
-
-
-class SqlView:
-    """`ledger.state.LedgerView` over the projection tables, inside the caller's transaction."""
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-
-    def key(self, keyid: str) -> KeyRecord | None:
-        row = self._conn.execute(
-            select(
-                party_keys.c.party_id, party_keys.c.public_key, party_keys.c.revoked_index
-            ).where(party_keys.c.keyid == keyid)
-        ).first()
-        if row is None:
-            return None
-        return KeyRecord(keyid, row[0], bytes(row[1]), row[2])
-
-
-def apply(conn: Connection, mutation: Mutation) -> None:
-    """Write one mutation decided by `ledger.state.decide` into the projections."""
-    if isinstance(mutation, PartyRegistered):
-        conn.execute(
-            insert(parties).values(
-                party_id=mutation.party_id,
-                name=mutation.name,
-                registered_index=mutation.index,
-                registered_at=mutation.integrated_at,
-            )
-        )
-        conn.execute(
-            insert(party_keys).values(
-                keyid=mutation.party_id,
-                party_id=mutation.party_id,
-                public_key=mutation.public_key,
-                added_index=mutation.index,
-            )
-        )
-        return
-    raise TypeError(f"no projection for mutation {type(mutation).__name__}")

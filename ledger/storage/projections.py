@@ -1,0 +1,443 @@
+"""Projections: the SQL side of `ledger.state` — the view the rules read, and the one function
+that writes the events they decide. The sequencer and replay both use `apply`; nothing else
+writes these tables.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
+
+from ledger import events as ev
+from ledger.state import (
+    AssetRecord,
+    ConflictRecord,
+    KeyRecord,
+    ObjectionRecord,
+    TransferRecord,
+)
+from ledger.statements import SchemaField
+from ledger.storage.schema import (
+    asset_entries,
+    asset_lineage,
+    asset_versions,
+    assets,
+    assets_search,
+    conflicts,
+    objections,
+    parties,
+    party_keys,
+    party_roles,
+    right_transfers,
+    rights,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EntryMeta:
+    """The entry an event came from."""
+
+    index: int
+    integrated_at: str
+
+
+class SqlView:
+    """`ledger.state.LedgerView` over the projection tables, inside the caller's transaction."""
+
+    def __init__(self, conn: Connection, operator: KeyRecord) -> None:
+        self._conn = conn
+        self._operator = operator
+
+    @property
+    def operator(self) -> KeyRecord:
+        return self._operator
+
+    def key(self, keyid: str) -> KeyRecord | None:
+        row = self._conn.execute(
+            select(
+                party_keys.c.party_id, party_keys.c.public_key, party_keys.c.revoked_index
+            ).where(party_keys.c.keyid == keyid)
+        ).first()
+        return None if row is None else KeyRecord(keyid, row[0], bytes(row[1]), row[2])
+
+    def party_exists(self, party_id: str) -> bool:
+        found = self._conn.execute(
+            select(parties.c.party_id).where(parties.c.party_id == party_id)
+        ).first()
+        return found is not None
+
+    def roles(self, party_id: str) -> frozenset[str]:
+        rows = self._conn.execute(
+            select(party_roles.c.role).where(party_roles.c.party_id == party_id)
+        )
+        return frozenset(r[0] for r in rows)
+
+    def asset(self, asset_id: str) -> AssetRecord | None:
+        row = self._conn.execute(_asset_record_query().where(assets.c.asset_id == asset_id)).first()
+        return None if row is None else AssetRecord(*row)
+
+    def claims(self, fingerprint: str) -> list[AssetRecord]:
+        rows = self._conn.execute(
+            _asset_record_query().where(
+                assets.c.fingerprint == fingerprint, assets.c.status != "rejected"
+            )
+        )
+        return [AssetRecord(*row) for row in rows]
+
+    def conflict(self, fingerprint: str) -> ConflictRecord | None:
+        row = self._conn.execute(
+            select(conflicts.c.status, conflicts.c.asset_ids_json).where(
+                conflicts.c.fingerprint == fingerprint
+            )
+        ).first()
+        if row is None:
+            return None
+        return ConflictRecord(fingerprint, row[0], tuple(json.loads(row[1])))
+
+    def objection(self, objection_id: str) -> ObjectionRecord | None:
+        row = self._conn.execute(
+            select(objections.c.asset_id, objections.c.status).where(
+                objections.c.objection_id == objection_id
+            )
+        ).first()
+        return None if row is None else ObjectionRecord(objection_id, row[0], row[1])
+
+    def open_objections(self, asset_id: str) -> int:
+        return int(
+            self._conn.execute(
+                select(func.count())
+                .select_from(objections)
+                .where(objections.c.asset_id == asset_id, objections.c.status == "open")
+            ).scalar_one()
+        )
+
+    def holder(self, asset_id: str, right: str) -> str | None:
+        row = self._conn.execute(
+            select(rights.c.holder_id).where(
+                rights.c.asset_id == asset_id, rights.c.right_kind == right
+            )
+        ).first()
+        return None if row is None else str(row[0])
+
+    def transfer(self, transfer_id: str) -> TransferRecord | None:
+        row = self._conn.execute(
+            select(
+                right_transfers.c.asset_id,
+                right_transfers.c.right_kind,
+                right_transfers.c.from_party,
+                right_transfers.c.to_party,
+                right_transfers.c.status,
+            ).where(right_transfers.c.transfer_id == transfer_id)
+        ).first()
+        return None if row is None else TransferRecord(transfer_id, *row)
+
+
+def _asset_record_query() -> Any:
+    return select(
+        assets.c.asset_id,
+        assets.c.owner_id,
+        assets.c.status,
+        assets.c.fingerprint,
+        assets.c.version,
+        assets.c.notice_ends_at,
+        assets.c.conflict,
+    )
+
+
+def _schema_json(schema: list[SchemaField] | None) -> str | None:
+    return None if schema is None else msgspec.json.encode(schema).decode()
+
+
+# --- apply ------------------------------------------------------------------------------------
+
+
+def apply(conn: Connection, event: ev.Event, meta: EntryMeta) -> None:
+    """Write one event decided by `ledger.rules.decide` into the projections."""
+    _APPLY[type(event)](conn, event, meta)
+
+
+def _party_registered(conn: Connection, e: ev.PartyRegistered, m: EntryMeta) -> None:
+    conn.execute(
+        insert(parties).values(
+            party_id=e.party_id,
+            name=e.name,
+            registered_index=m.index,
+            registered_at=m.integrated_at,
+            contact_commitment=e.contact_commitment,
+        )
+    )
+
+
+def _contact_committed(conn: Connection, e: ev.ContactCommitted, m: EntryMeta) -> None:
+    conn.execute(
+        update(parties)
+        .where(parties.c.party_id == e.party_id)
+        .values(contact_commitment=e.contact_commitment)
+    )
+
+
+def _key_added(conn: Connection, e: ev.KeyAdded, m: EntryMeta) -> None:
+    conn.execute(
+        insert(party_keys).values(
+            keyid=e.keyid, party_id=e.party_id, public_key=e.public_key, added_index=m.index
+        )
+    )
+
+
+def _key_revoked(conn: Connection, e: ev.KeyRevoked, m: EntryMeta) -> None:
+    conn.execute(
+        update(party_keys).where(party_keys.c.keyid == e.keyid).values(revoked_index=m.index)
+    )
+
+
+def _role_granted(conn: Connection, e: ev.RoleGranted, m: EntryMeta) -> None:
+    conn.execute(
+        insert(party_roles).values(party_id=e.party_id, role=e.role, granted_index=m.index)
+    )
+
+
+def _role_revoked(conn: Connection, e: ev.RoleRevoked, m: EntryMeta) -> None:
+    conn.execute(
+        delete(party_roles).where(
+            party_roles.c.party_id == e.party_id, party_roles.c.role == e.role
+        )
+    )
+
+
+def _asset_registered(conn: Connection, e: ev.AssetRegistered, m: EntryMeta) -> None:
+    st = e.statement
+    conn.execute(
+        insert(assets).values(
+            asset_id=e.asset_id,
+            owner_id=e.owner_id,
+            title=st.title,
+            description=st.description,
+            category=st.category,
+            classification=st.classification,
+            personal_info=st.personal_info,
+            fingerprint=st.fingerprint,
+            size_bytes=st.size_bytes,
+            record_count=st.record_count,
+            schema_json=_schema_json(st.schema),
+            derived_from_json=json.dumps(st.derived_from),
+            declared_cost_minor=st.declared_cost.amount_minor if st.declared_cost else None,
+            declared_cost_currency=st.declared_cost.currency if st.declared_cost else None,
+            quality_json=msgspec.json.encode(st.quality).decode() if st.quality else None,
+            quality_score=st.quality.score() if st.quality else None,
+            status="on_notice",
+            conflict=e.conflict,
+            frozen=False,
+            version=1,
+            registered_index=m.index,
+            registered_at=m.integrated_at,
+            notice_ends_at=e.notice_ends_at,
+            updated_index=m.index,
+        )
+    )
+    conn.execute(
+        insert(asset_versions).values(
+            asset_id=e.asset_id,
+            version=1,
+            fingerprint=st.fingerprint,
+            size_bytes=st.size_bytes,
+            record_count=st.record_count,
+            schema_json=_schema_json(st.schema),
+            note="",
+            entry_index=m.index,
+            recorded_at=m.integrated_at,
+        )
+    )
+    if st.derived_from:
+        conn.execute(
+            insert(asset_lineage),
+            [{"asset_id": e.asset_id, "parent_id": p} for p in st.derived_from],
+        )
+    if conn.dialect.name == "sqlite":
+        conn.execute(
+            insert(assets_search).values(
+                asset_id=e.asset_id, title=st.title, description=st.description
+            )
+        )
+
+
+def _asset_versioned(conn: Connection, e: ev.AssetVersioned, m: EntryMeta) -> None:
+    st = e.statement
+    conn.execute(
+        insert(asset_versions).values(
+            asset_id=e.asset_id,
+            version=e.version,
+            fingerprint=st.fingerprint,
+            size_bytes=st.size_bytes,
+            record_count=st.record_count,
+            schema_json=_schema_json(st.schema),
+            note=st.note,
+            entry_index=m.index,
+            recorded_at=m.integrated_at,
+        )
+    )
+    values: dict[str, Any] = {
+        "fingerprint": st.fingerprint,
+        "size_bytes": st.size_bytes,
+        "record_count": st.record_count,
+        "version": e.version,
+        "updated_index": m.index,
+    }
+    if st.schema is not None:
+        values["schema_json"] = _schema_json(st.schema)
+    if e.conflict:
+        values["conflict"] = True
+    conn.execute(update(assets).where(assets.c.asset_id == e.asset_id).values(**values))
+
+
+def _conflict_opened(conn: Connection, e: ev.ConflictOpened, m: EntryMeta) -> None:
+    ids = json.dumps(list(e.asset_ids))
+    exists = conn.execute(
+        select(conflicts.c.fingerprint).where(conflicts.c.fingerprint == e.fingerprint)
+    ).first()
+    if exists is None:
+        conn.execute(
+            insert(conflicts).values(
+                fingerprint=e.fingerprint, status="open", asset_ids_json=ids, opened_index=m.index
+            )
+        )
+    else:  # a further claimant, or a new claim after an earlier resolution: (re)open it
+        conn.execute(
+            update(conflicts)
+            .where(conflicts.c.fingerprint == e.fingerprint)
+            .values(
+                status="open",
+                asset_ids_json=ids,
+                opened_index=m.index,
+                resolved_index=None,
+                rightful_asset_id=None,
+                reason=None,
+            )
+        )
+    conn.execute(
+        update(assets)
+        .where(assets.c.asset_id.in_(e.asset_ids))
+        .values(conflict=True, updated_index=m.index)
+    )
+
+
+def _conflict_resolved(conn: Connection, e: ev.ConflictResolved, m: EntryMeta) -> None:
+    conn.execute(
+        update(conflicts)
+        .where(conflicts.c.fingerprint == e.fingerprint)
+        .values(
+            status="resolved",
+            resolved_index=m.index,
+            rightful_asset_id=e.rightful_asset_id,
+            reason=e.reason,
+        )
+    )
+    if e.rightful_asset_id is not None:
+        conn.execute(
+            update(assets)
+            .where(assets.c.asset_id == e.rightful_asset_id)
+            .values(conflict=False, updated_index=m.index)
+        )
+
+
+def _asset_certified(conn: Connection, e: ev.AssetCertified, m: EntryMeta) -> None:
+    conn.execute(
+        update(assets)
+        .where(assets.c.asset_id == e.asset_id)
+        .values(status="certified", certified_index=m.index, updated_index=m.index)
+    )
+
+
+def _asset_rejected(conn: Connection, e: ev.AssetRejected, m: EntryMeta) -> None:
+    conn.execute(
+        update(assets)
+        .where(assets.c.asset_id == e.asset_id)
+        .values(status="rejected", status_reason=e.reason, updated_index=m.index)
+    )
+
+
+def _objection_filed(conn: Connection, e: ev.ObjectionFiled, m: EntryMeta) -> None:
+    conn.execute(
+        insert(objections).values(
+            objection_id=e.objection_id,
+            asset_id=e.asset_id,
+            objector_id=e.objector_id,
+            grounds=e.grounds,
+            evidence_fingerprint=e.evidence_fingerprint,
+            status="open",
+            filed_index=m.index,
+            filed_at=m.integrated_at,
+        )
+    )
+
+
+def _objection_resolved(conn: Connection, e: ev.ObjectionResolved, m: EntryMeta) -> None:
+    conn.execute(
+        update(objections)
+        .where(objections.c.objection_id == e.objection_id)
+        .values(status=e.outcome, reason=e.reason, resolved_index=m.index)
+    )
+
+
+def _right_held(conn: Connection, e: ev.RightHeld, m: EntryMeta) -> None:
+    key = and_(rights.c.asset_id == e.asset_id, rights.c.right_kind == e.right)
+    if conn.execute(select(rights.c.holder_id).where(key)).first() is None:
+        conn.execute(
+            insert(rights).values(
+                asset_id=e.asset_id, right_kind=e.right, holder_id=e.holder_id, since_index=m.index
+            )
+        )
+    else:
+        conn.execute(update(rights).where(key).values(holder_id=e.holder_id, since_index=m.index))
+
+
+def _transfer_offered(conn: Connection, e: ev.TransferOffered, m: EntryMeta) -> None:
+    conn.execute(
+        insert(right_transfers).values(
+            transfer_id=e.transfer_id,
+            asset_id=e.asset_id,
+            right_kind=e.right,
+            from_party=e.from_party,
+            to_party=e.to_party,
+            status="offered",
+            offered_index=m.index,
+        )
+    )
+
+
+def _transfer_accepted(conn: Connection, e: ev.TransferAccepted, m: EntryMeta) -> None:
+    conn.execute(
+        update(right_transfers)
+        .where(right_transfers.c.transfer_id == e.transfer_id)
+        .values(status="accepted", accepted_index=m.index)
+    )
+
+
+def _asset_touched(conn: Connection, e: ev.AssetTouched, m: EntryMeta) -> None:
+    conn.execute(insert(asset_entries).values(asset_id=e.asset_id, entry_index=m.index))
+
+
+_APPLY: dict[type[Any], Callable[[Connection, Any, EntryMeta], None]] = {
+    ev.PartyRegistered: _party_registered,
+    ev.ContactCommitted: _contact_committed,
+    ev.KeyAdded: _key_added,
+    ev.KeyRevoked: _key_revoked,
+    ev.RoleGranted: _role_granted,
+    ev.RoleRevoked: _role_revoked,
+    ev.AssetRegistered: _asset_registered,
+    ev.AssetVersioned: _asset_versioned,
+    ev.ConflictOpened: _conflict_opened,
+    ev.ConflictResolved: _conflict_resolved,
+    ev.AssetCertified: _asset_certified,
+    ev.AssetRejected: _asset_rejected,
+    ev.ObjectionFiled: _objection_filed,
+    ev.ObjectionResolved: _objection_resolved,
+    ev.RightHeld: _right_held,
+    ev.TransferOffered: _transfer_offered,
+    ev.TransferAccepted: _transfer_accepted,
+    ev.AssetTouched: _asset_touched,
+}
