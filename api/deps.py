@@ -29,7 +29,9 @@ async def reader_from_request(request: Request[Any, Any, Any], ledger: Ledger) -
 def require_reader(reader: Principal | None) -> Principal:
     if reader is None:
         raise StatementRejected(
-            "unauthorized", "log in first (POST /v1/auth/login) and send the bearer token", 401
+            "unauthorized",
+            "log in first (POST /v1/auth/login) and send the bearer token",
+            status=401,
         )
     return reader
 

@@ -116,7 +116,7 @@ def _printable(value: object) -> object:
     return str(value)
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: dict[int | type[Exception], Any] = {
     LedgerError: ledger_error_handler,
     NotFound: not_found_handler,
     HTTPException: http_error_handler,

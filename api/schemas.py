@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -163,5 +163,9 @@ class Certificate(msgspec.Struct, frozen=True):
     log_key: str
 
 
-def convert(data: Any, type_: type[Any]) -> Any:
-    return msgspec.convert(data, type_, from_attributes=False)
+T = TypeVar("T")
+
+
+def convert(data: Any, type_: type[T]) -> T:
+    """Shape rows from the catalog queries into a response type (validated)."""
+    return msgspec.convert(data, type_)

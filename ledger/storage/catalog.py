@@ -56,6 +56,11 @@ PRIVATE_ASSET_COLUMNS = (
 )
 
 
+def _row(row: Any) -> dict[str, Any]:
+    # SQLAlchemy hands back `quoted_name` keys (a str subclass); serialisers want plain str.
+    return {str(key): value for key, value in row._mapping.items()}
+
+
 @dataclass(frozen=True)
 class AssetFilter:
     q: str | None = None
@@ -114,7 +119,7 @@ def search_assets(
         .order_by(assets.c.registered_index.desc())
         .limit(limit + 1)
     )
-    rows = [dict(r._mapping) for r in conn.execute(query)]
+    rows = [_row(r) for r in conn.execute(query)]
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (rows[-1]["registered_index"] if more and rows else None)
@@ -127,7 +132,7 @@ def asset(conn: Connection, asset_id: str, *, private: bool) -> dict[str, Any] |
     ).first()
     if row is None:
         return None
-    found = dict(row._mapping)
+    found = _row(row)
     for key in ("schema_json", "quality_json"):
         if key in found:
             value = found.pop(key)
@@ -168,7 +173,7 @@ def versions(conn: Connection, asset_id: str) -> list[dict[str, Any]]:
         .where(asset_versions.c.asset_id == asset_id)
         .order_by(asset_versions.c.version)
     )
-    return [dict(r._mapping) for r in rows]
+    return [_row(r) for r in rows]
 
 
 def history(conn: Connection, asset_id: str, *, limit: int = 1000) -> list[int]:
@@ -200,14 +205,14 @@ def transfers_of(conn: Connection, asset_id: str) -> list[dict[str, Any]]:
         .where(right_transfers.c.asset_id == asset_id)
         .order_by(right_transfers.c.offered_index)
     )
-    return [_transfer(dict(r._mapping)) for r in rows]
+    return [_transfer(_row(r)) for r in rows]
 
 
 def transfer(conn: Connection, transfer_id: str) -> dict[str, Any] | None:
     row = conn.execute(
         select(right_transfers).where(right_transfers.c.transfer_id == transfer_id)
     ).first()
-    return None if row is None else _transfer(dict(row._mapping))
+    return None if row is None else _transfer(_row(row))
 
 
 def _transfer(row: dict[str, Any]) -> dict[str, Any]:
@@ -221,19 +226,19 @@ def objections_of(conn: Connection, asset_id: str) -> list[dict[str, Any]]:
         .where(objections.c.asset_id == asset_id)
         .order_by(objections.c.filed_index)
     )
-    return [dict(r._mapping) for r in rows]
+    return [_row(r) for r in rows]
 
 
 def objection(conn: Connection, objection_id: str) -> dict[str, Any] | None:
     row = conn.execute(select(objections).where(objections.c.objection_id == objection_id)).first()
-    return None if row is None else dict(row._mapping)
+    return None if row is None else _row(row)
 
 
 def conflict(conn: Connection, fingerprint: str) -> dict[str, Any] | None:
     row = conn.execute(select(conflicts).where(conflicts.c.fingerprint == fingerprint)).first()
     if row is None:
         return None
-    found = dict(row._mapping)
+    found = _row(row)
     found["asset_ids"] = json.loads(found.pop("asset_ids_json"))
     return found
 
@@ -250,9 +255,9 @@ def party(conn: Connection, party_id: str) -> dict[str, Any] | None:
     ).first()
     if row is None:
         return None
-    found = dict(row._mapping)
+    found = _row(row)
     found["keys"] = [
-        dict(r._mapping)
+        _row(r)
         for r in conn.execute(
             select(party_keys.c.keyid, party_keys.c.added_index, party_keys.c.revoked_index)
             .where(party_keys.c.party_id == party_id)
@@ -267,8 +272,15 @@ def party(conn: Connection, party_id: str) -> dict[str, Any] | None:
 
 
 def contact(conn: Connection, party_id: str) -> dict[str, Any] | None:
-    row = conn.execute(select(party_contacts).where(party_contacts.c.party_id == party_id)).first()
-    return None if row is None else dict(row._mapping)
+    row = conn.execute(
+        select(
+            party_contacts.c.salt,
+            party_contacts.c.email,
+            party_contacts.c.phone,
+            party_contacts.c.address,
+        ).where(party_contacts.c.party_id == party_id)
+    ).first()
+    return None if row is None else _row(row)
 
 
 def due_for_certification(conn: Connection, now: str, limit: int = 100) -> list[str]:

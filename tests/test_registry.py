@@ -1,0 +1,513 @@
+"""The registry through the HTTP API: every rule refused when it should be (problem details,
+nothing appended) and accepted when it should be, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import nacl.signing
+import pytest
+from litestar.testing import TestClient
+
+from api.app import build_service, create_app
+from api.client import ApiError, Client, Submitted
+from api.keyfiles import read_key
+from api.service import LedgerService, contact_commitment, new_salt
+from api.settings import Settings
+from ledger.receipts import Receipt, verify_receipt
+from tests.audit import audit_database
+
+NOTICE_SECONDS = 2
+
+
+@dataclass
+class World:
+    service: LedgerService
+    http: TestClient[Any]
+    operator: nacl.signing.SigningKey
+
+    def client(self, key: nacl.signing.SigningKey | None = None) -> Client:
+        """A fresh SDK client on the test app (its own bearer token, if it logs in)."""
+        client = Client("http://testserver.local", http=_clone(self.http))
+        if key is not None:
+            client.login(key)
+        return client
+
+    def party(self, name: str) -> nacl.signing.SigningKey:
+        key = nacl.signing.SigningKey.generate()
+        self.client().register_party(key, name)
+        return key
+
+    def regulator(self) -> nacl.signing.SigningKey:
+        key = self.party("Regulator")
+        self.grant(key, "regulator")
+        return key
+
+    def grant(self, key: nacl.signing.SigningKey, role: str) -> None:
+        self.client().sign_and_submit(self.operator, "role.grant", party_id=pid(key), role=role)
+
+    def size(self) -> int:
+        return int(self.http.get("/v1/log/checkpoint").text.splitlines()[1])
+
+
+def _clone(http: TestClient[Any]) -> TestClient[Any]:
+    # Share the running app but not the headers (each client logs in as someone else).
+    clone = TestClient(http.app, base_url=str(http.base_url))
+    clone.blocking_portal = http.blocking_portal  # type: ignore[attr-defined]
+    return clone
+
+
+def pid(key: nacl.signing.SigningKey) -> str:
+    return hashlib.sha256(bytes(key.verify_key)).hexdigest()
+
+
+@pytest.fixture
+def world(database_url: str, tmp_path: Path) -> Iterator[World]:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        notice_period_seconds=NOTICE_SECONDS,
+        certify_interval_seconds=0,  # tests certify explicitly, deterministically
+    )
+    service = build_service(settings)
+    with TestClient(create_app(settings, service)) as http:
+        yield World(service, http, read_key(settings.resolved_log_key_file))
+
+
+def asset_fields(**overrides: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "title": "城市交通流量 Traffic flows 2026",
+        "description": "Hourly vehicle counts from 1,200 road sensors",
+        "category": "transport",
+        "classification": "general",
+        "personal_info": "none",
+        "fingerprint": secrets.token_hex(32),
+        "size_bytes": 123_456,
+        "record_count": 1000,
+        "declared_cost": {"amount_minor": 125_000, "currency": "CNY"},
+        "quality": {"completeness": 90, "accuracy": 80, "consistency": 70, "timeliness": 60},
+        "schema": [{"name": "sensor_id", "type": "string"}],
+    }
+    fields.update(overrides)
+    return fields
+
+
+def refused(world: World, code: str, status: int, action: Any) -> dict[str, Any]:
+    """`action` must fail with problem `code`, and the log must not grow."""
+    before = world.size()
+    with pytest.raises(ApiError) as info:
+        action()
+    assert info.value.code == code, info.value.problem
+    assert info.value.status == status, info.value.problem
+    assert world.size() == before, "a refused statement changed the log"
+    return info.value.problem
+
+
+def wait_notice() -> None:
+    time.sleep(NOTICE_SECONDS + 0.2)
+
+
+# --- the happy path ---------------------------------------------------------------------------
+
+
+def test_register_object_resolve_certify_and_move_a_right(world: World) -> None:
+    owner, other, buyer = world.party("Owner"), world.party("Objector"), world.party("Buyer")
+    regulator = world.regulator()
+    asset = world.client().register_asset(owner, **asset_fields())
+    detail = world.client().get_json(f"/v1/assets/{asset.id}")
+    assert detail["status"] == "on_notice" and detail["owner_id"] == pid(owner)
+
+    objection = world.client().sign_and_submit(
+        other, "asset.object", asset_id=asset.id, grounds="I collected this data"
+    )
+    assert world.service.certify_due() == []  # an open objection blocks certification
+    world.client().sign_and_submit(
+        regulator,
+        "objection.resolve",
+        objection_id=objection.id,
+        outcome="dismissed",
+        reason="no evidence",
+    )
+    assert world.service.certify_due() == []  # notice not over yet
+    wait_notice()
+    assert world.service.certify_due() == [asset.id]
+    assert world.service.certify_due() == []  # idempotent
+
+    cert = world.client().get_json(f"/v1/assets/{asset.id}/certificate")
+    assert cert["asset_id"] == asset.id and cert["owner_id"] == pid(owner)
+    reader = world.client()
+    entry, _ = verify_receipt(msgspec.convert(cert["receipt"], Receipt), reader.verifier())
+    assert entry.index == cert["certified_index"]
+    html = world.http.get(f"/v1/assets/{asset.id}/certificate", params={"format": "html"})
+    assert html.headers["content-type"].startswith("text/html") and asset.id in html.text
+
+    transfer = world.client().sign_and_submit(
+        owner, "rights.offer", asset_id=asset.id, right="operation", to_party=pid(buyer)
+    )
+    world.client().sign_and_submit(buyer, "rights.accept", transfer_id=transfer.id)
+    rights = world.client().get_json(f"/v1/assets/{asset.id}/rights")
+    holders = {h["right"]: h["holder_id"] for h in rights["holders"]}
+    assert holders == {"holding": pid(owner), "processing": pid(owner), "operation": pid(buyer)}
+    assert [len(t["receipts"]) for t in rights["transfers"]] == [2]
+
+    history = world.client().get_json(f"/v1/assets/{asset.id}/history")["entries"]
+    kinds = []
+    for receipt in history:
+        entry, _ = verify_receipt(msgspec.convert(receipt, Receipt), reader.verifier())
+        kinds.append(json.loads(base64.b64decode(entry.envelope.payload))["kind"])
+    assert kinds == [
+        "asset.register",
+        "asset.object",
+        "objection.resolve",
+        "asset.certify",
+        "rights.offer",
+        "rights.accept",
+    ]
+    audit_database(world.service.engine, world.service.signer)
+
+
+# --- refusals ---------------------------------------------------------------------------------
+
+
+def test_only_the_operator_grants_roles(world: World) -> None:
+    someone, target = world.party("Someone"), world.party("Target")
+    refused(
+        world,
+        "operator-only",
+        403,
+        lambda: world.client().sign_and_submit(
+            someone, "role.grant", party_id=pid(target), role="regulator"
+        ),
+    )
+    world.grant(target, "regulator")
+    refused(world, "role-already-held", 409, lambda: world.grant(target, "regulator"))
+    assert world.client().get_json(f"/v1/parties/{pid(target)}")["roles"] == ["regulator"]
+    world.client().sign_and_submit(
+        world.operator, "role.revoke", party_id=pid(target), role="regulator"
+    )
+    assert world.client().get_json(f"/v1/parties/{pid(target)}")["roles"] == []
+
+
+def test_objections_need_a_regulator_and_an_open_notice(world: World) -> None:
+    owner, other = world.party("Owner"), world.party("Other")
+    asset = world.client().register_asset(owner, **asset_fields())
+    refused(
+        world,
+        "own-asset",
+        409,
+        lambda: world.client().sign_and_submit(
+            owner, "asset.object", asset_id=asset.id, grounds="x"
+        ),
+    )
+    objection = world.client().sign_and_submit(
+        other, "asset.object", asset_id=asset.id, grounds="mine"
+    )
+    refused(
+        world,
+        "role-required",
+        403,
+        lambda: world.client().sign_and_submit(
+            other, "objection.resolve", objection_id=objection.id, outcome="upheld", reason="me"
+        ),
+    )
+    regulator = world.regulator()
+    world.client().sign_and_submit(
+        regulator, "objection.resolve", objection_id=objection.id, outcome="upheld", reason="proven"
+    )
+    refused(
+        world,
+        "objection-closed",
+        409,
+        lambda: world.client().sign_and_submit(
+            regulator,
+            "objection.resolve",
+            objection_id=objection.id,
+            outcome="dismissed",
+            reason="x",
+        ),
+    )
+    assert world.client().get_json(f"/v1/assets/{asset.id}")["status"] == "rejected"
+    wait_notice()
+    assert world.service.certify_due() == []  # rejected registrations are never certified
+
+    late = world.client().register_asset(owner, **asset_fields())
+    wait_notice()
+    refused(
+        world,
+        "notice-closed",
+        409,
+        lambda: world.client().sign_and_submit(
+            other, "asset.object", asset_id=late.id, grounds="x"
+        ),
+    )
+
+
+def test_certification_is_the_ledgers_alone_and_waits_for_the_notice(world: World) -> None:
+    owner = world.party("Owner")
+    asset = world.client().register_asset(owner, **asset_fields())
+    refused(
+        world,
+        "operator-only",
+        403,
+        lambda: world.client().sign_and_submit(owner, "asset.certify", asset_id=asset.id),
+    )
+    refused(
+        world,
+        "notice-not-over",
+        409,
+        lambda: world.client().sign_and_submit(world.operator, "asset.certify", asset_id=asset.id),
+    )
+
+
+def test_lineage_must_name_known_assets(world: World) -> None:
+    owner = world.party("Owner")
+    refused(
+        world,
+        "unknown-asset",
+        422,
+        lambda: world.client().register_asset(owner, **asset_fields(derived_from=["0" * 32])),
+    )
+    parent = world.client().register_asset(owner, **asset_fields())
+    child = world.client().register_asset(owner, **asset_fields(derived_from=[parent.id]))
+    assert world.client().get_json(f"/v1/assets/{child.id}")["derived_from"] == [parent.id]
+    assert world.client().get_json(f"/v1/assets/{parent.id}")["derived_into"] == [child.id]
+
+
+def test_rights_move_only_by_offer_and_acceptance(world: World) -> None:
+    owner, buyer, stranger = world.party("Owner"), world.party("Buyer"), world.party("Stranger")
+    asset = world.client().register_asset(owner, **asset_fields())
+    refused(
+        world,
+        "right-not-held",
+        403,
+        lambda: world.client().sign_and_submit(
+            stranger, "rights.offer", asset_id=asset.id, right="holding", to_party=pid(buyer)
+        ),
+    )
+    offer = world.client().sign_and_submit(
+        owner, "rights.offer", asset_id=asset.id, right="processing", to_party=pid(buyer)
+    )
+    refused(
+        world,
+        "not-the-recipient",
+        403,
+        lambda: world.client().sign_and_submit(stranger, "rights.accept", transfer_id=offer.id),
+    )
+    world.client().sign_and_submit(buyer, "rights.accept", transfer_id=offer.id)
+    refused(
+        world,
+        "transfer-closed",
+        409,
+        lambda: world.client().sign_and_submit(buyer, "rights.accept", transfer_id=offer.id),
+    )
+    # The old holder no longer holds it and cannot offer it again.
+    refused(
+        world,
+        "right-not-held",
+        403,
+        lambda: world.client().sign_and_submit(
+            owner, "rights.offer", asset_id=asset.id, right="processing", to_party=pid(stranger)
+        ),
+    )
+
+
+def test_private_fields_and_contact_details_are_not_for_everyone(world: World) -> None:
+    salt = new_salt()
+    details = {"email": "ops@acme.example", "phone": "+86 10 5555 0000", "address": "Beijing"}
+    owner = nacl.signing.SigningKey.generate()
+    world.client().register_party(owner, "Owner", contact_commitment(salt, details))
+    me = world.client(owner)
+    with pytest.raises(ApiError) as wrong:
+        me._request(
+            "PUT", f"/v1/parties/{pid(owner)}/contact", json={"salt": new_salt(), **details}
+        )
+    assert wrong.value.code == "commitment-mismatch"
+    me._request("PUT", f"/v1/parties/{pid(owner)}/contact", json={"salt": salt, **details})
+    asset = me.register_asset(owner, **asset_fields())
+
+    stranger = world.party("Stranger")
+    regulator = world.regulator()
+    anonymous, other, reg = world.client(), world.client(stranger), world.client(regulator)
+    for reader in (anonymous, other):
+        public = reader.get_json(f"/v1/assets/{asset.id}")
+        assert public["declared_cost_minor"] is None and public["quality"] is None
+        assert "contact" not in reader.get_json(f"/v1/parties/{pid(owner)}") or (
+            reader.get_json(f"/v1/parties/{pid(owner)}")["contact"] is None
+        )
+    assert me.get_json(f"/v1/assets/{asset.id}")["declared_cost_minor"] == 125_000
+    assert reg.get_json(f"/v1/assets/{asset.id}")["quality_score"] == 75
+    assert reg.get_json(f"/v1/parties/{pid(owner)}/contact")["email"] == details["email"]
+    with pytest.raises(ApiError) as forbidden:
+        other.get_json(f"/v1/parties/{pid(owner)}/contact")
+    assert forbidden.value.status == 403
+    with pytest.raises(ApiError) as anon:
+        anonymous.get_json(f"/v1/parties/{pid(owner)}/contact")
+    assert anon.value.status == 401
+
+    # Erasure: gone for good, and the ledger still verifies.
+    with pytest.raises(ApiError):
+        other._request("DELETE", f"/v1/parties/{pid(owner)}/contact")
+    me._request("DELETE", f"/v1/parties/{pid(owner)}/contact")
+    with pytest.raises(ApiError) as gone:
+        reg.get_json(f"/v1/parties/{pid(owner)}/contact")
+    assert gone.value.status == 404
+    audit_database(world.service.engine, world.service.signer)
+
+
+def test_rotated_and_revoked_keys_stop_signing(world: World) -> None:
+    old = world.party("Owner")
+    new = nacl.signing.SigningKey.generate()
+    world.client().sign_and_submit(
+        old, "party.rotate_key", new_public_key=base64.b64encode(bytes(new.verify_key)).decode()
+    )
+    refused(world, "key-revoked", 403, lambda: world.client().register_asset(old, **asset_fields()))
+    asset = world.client().register_asset(new, **asset_fields())
+    assert world.client().get_json(f"/v1/assets/{asset.id}")["owner_id"] == pid(old)  # same party
+    world.client().sign_and_submit(new, "party.revoke_key", keyid=pid(new), reason="lost laptop")
+    refused(world, "key-revoked", 403, lambda: world.client().register_asset(new, **asset_fields()))
+    with pytest.raises(ApiError) as login:
+        world.client().login(new)
+    assert login.value.status == 401
+    # Earlier signatures by both keys still verify.
+    audit_database(world.service.engine, world.service.signer)
+
+
+def test_conflicting_fingerprints_wait_for_a_regulator(world: World) -> None:
+    first, second = world.party("First"), world.party("Second")
+    fingerprint = secrets.token_hex(32)
+    a = world.client().register_asset(first, **asset_fields(fingerprint=fingerprint))
+    refused(
+        world,
+        "already-registered",
+        409,
+        lambda: world.client().register_asset(first, **asset_fields(fingerprint=fingerprint)),
+    )
+    b = world.client().register_asset(second, **asset_fields(fingerprint=fingerprint))
+    for asset_id in (a.id, b.id):
+        assert world.client().get_json(f"/v1/assets/{asset_id}")["conflict"] is True
+    wait_notice()
+    assert world.service.certify_due() == []
+    regulator = world.regulator()
+    refused(
+        world,
+        "role-required",
+        403,
+        lambda: world.client().sign_and_submit(
+            first, "conflict.resolve", fingerprint=fingerprint, rightful_asset_id=a.id, reason="x"
+        ),
+    )
+    world.client().sign_and_submit(
+        regulator,
+        "conflict.resolve",
+        fingerprint=fingerprint,
+        rightful_asset_id=a.id,
+        reason="first",
+    )
+    assert world.client().get_json(f"/v1/assets/{b.id}")["status"] == "rejected"
+    assert world.service.certify_due() == [a.id]
+    assert world.client().get_json(f"/v1/conflicts/{fingerprint}")["rightful_asset_id"] == a.id
+
+
+def test_new_versions_keep_the_id_and_need_the_holding_right(world: World) -> None:
+    owner, other = world.party("Owner"), world.party("Other")
+    asset = world.client().register_asset(owner, **asset_fields())
+    refused(
+        world,
+        "right-required",
+        403,
+        lambda: world.client().sign_and_submit(
+            other,
+            "asset.version",
+            asset_id=asset.id,
+            fingerprint=secrets.token_hex(32),
+            size_bytes=1,
+            record_count=1,
+        ),
+    )
+    world.client().sign_and_submit(
+        owner,
+        "asset.version",
+        asset_id=asset.id,
+        fingerprint=secrets.token_hex(32),
+        size_bytes=2,
+        record_count=2,
+        note="March update",
+    )
+    versions = world.client().get_json(f"/v1/assets/{asset.id}/versions")
+    assert [v["version"] for v in versions] == [1, 2] and versions[1]["note"] == "March update"
+    assert world.client().get_json(f"/v1/assets/{asset.id}")["version"] == 2
+
+
+def test_login_cannot_be_replayed(world: World) -> None:
+    from api.client import new_statement, sign_statement
+    from ledger.encoding import canonical_json, format_rfc3339_utc
+    from datetime import UTC, datetime, timedelta
+
+    key = world.party("P")
+    envelope = sign_statement(
+        key,
+        new_statement(
+            "auth.login", expires_at=format_rfc3339_utc(datetime.now(UTC) + timedelta(minutes=5))
+        ),
+    )
+    body = canonical_json(envelope)
+    headers = {"content-type": "application/json"}
+    assert world.http.post("/v1/auth/login", content=body, headers=headers).status_code == 200
+    again = world.http.post("/v1/auth/login", content=body, headers=headers)
+    assert again.status_code == 409 and again.json()["type"].endswith("nonce-reused")
+    bad = world.http.get(
+        f"/v1/parties/{pid(key)}/contact", headers={"authorization": "Bearer dl1.forged.token"}
+    )
+    assert bad.status_code == 401
+
+
+# --- the catalog --------------------------------------------------------------------------------
+
+
+def test_catalog_search_filters_and_pages(world: World) -> None:
+    owner, other = world.party("Owner"), world.party("Other")
+    made = []
+    for i in range(7):
+        made.append(
+            world.client()
+            .register_asset(
+                owner if i % 2 else other,
+                **asset_fields(
+                    title=f"气象数据 weather {i}" if i < 3 else f"traffic counts {i}",
+                    category="weather" if i < 3 else "transport",
+                    classification="important" if i == 6 else "general",
+                ),
+            )
+            .id
+        )
+    client = world.client()
+    page = client.get_json("/v1/assets", limit=3)
+    assert [a["asset_id"] for a in page["assets"]] == made[::-1][:3]
+    rest = client.get_json("/v1/assets", limit=10, cursor=page["next_cursor"])
+    assert [a["asset_id"] for a in rest["assets"]] == made[::-1][3:] and rest["next_cursor"] is None
+    assert {a["asset_id"] for a in client.get_json("/v1/assets", q="气象数据")["assets"]} == set(
+        made[:3]
+    )
+    assert {a["asset_id"] for a in client.get_json("/v1/assets", q="WEATHER")["assets"]} == set(
+        made[:3]
+    )
+    assert len(client.get_json("/v1/assets", q="气")["assets"]) == 3  # short queries work too
+    assert {
+        a["asset_id"] for a in client.get_json("/v1/assets", category="transport")["assets"]
+    } == set(made[3:])
+    assert [
+        a["asset_id"] for a in client.get_json("/v1/assets", classification="important")["assets"]
+    ] == [made[6]]
+    assert len(client.get_json("/v1/assets", owner=pid(owner))["assets"]) == 3
+    assert len(client.get_json("/v1/assets", status="on_notice")["assets"]) == 7
+    assert client.get_json("/v1/assets", q="'; DROP TABLE assets; --")["assets"] == []
+    assert client.get_json("/v1/assets", q='100%_"x"')["assets"] == []
