@@ -19,7 +19,7 @@ import pytest
 from litestar.testing import TestClient
 
 from api.app import build_service, create_app
-from api.client import ApiError, Client, Submitted
+from api.client import ApiError, Client
 from api.keyfiles import read_key
 from api.service import LedgerService, contact_commitment, new_salt
 from api.settings import Settings
@@ -448,9 +448,10 @@ def test_new_versions_keep_the_id_and_need_the_holding_right(world: World) -> No
 
 
 def test_login_cannot_be_replayed(world: World) -> None:
+    from datetime import UTC, datetime, timedelta
+
     from api.client import new_statement, sign_statement
     from ledger.encoding import canonical_json, format_rfc3339_utc
-    from datetime import UTC, datetime, timedelta
 
     key = world.party("P")
     envelope = sign_statement(
