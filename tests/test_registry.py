@@ -512,3 +512,56 @@ def test_catalog_search_filters_and_pages(world: World) -> None:
     assert len(client.get_json("/v1/assets", status="on_notice")["assets"]) == 7
     assert client.get_json("/v1/assets", q="'; DROP TABLE assets; --")["assets"] == []
     assert client.get_json("/v1/assets", q='100%_"x"')["assets"] == []
+
+
+# --- replay -------------------------------------------------------------------------------------
+
+
+def test_replay_rebuilds_every_projection_and_catches_a_tampered_one(
+    world: World, tmp_path: Path
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import text
+
+    from ledger.storage.engine import make_engine
+    from ledger.storage.migrate import upgrade
+    from ledger.storage.replay import compare, replay
+
+    owner, other, buyer = world.party("Owner"), world.party("Other"), world.party("Buyer")
+    regulator = world.regulator()
+    asset = world.client().register_asset(owner, **asset_fields())
+    objection = world.client().sign_and_submit(
+        other, "asset.object", asset_id=asset.id, grounds="g"
+    )
+    world.client().sign_and_submit(
+        regulator, "objection.resolve", objection_id=objection.id, outcome="dismissed", reason="r"
+    )
+    offer = world.client().sign_and_submit(
+        owner, "rights.offer", asset_id=asset.id, right="holding", to_party=pid(buyer)
+    )
+    world.client().sign_and_submit(buyer, "rights.accept", transfer_id=offer.id)
+    fingerprint = secrets.token_hex(32)
+    world.client().register_asset(owner, **asset_fields(fingerprint=fingerprint))
+    world.client().register_asset(other, **asset_fields(fingerprint=fingerprint))
+    wait_notice()
+    world.service.certify_due()
+
+    def rebuilt(name: str) -> Any:
+        engine = make_engine(f"sqlite:///{tmp_path / name}")
+        upgrade(engine)
+        replay(
+            world.service.engine, engine, world.service.operator, timedelta(seconds=NOTICE_SECONDS)
+        )
+        return engine
+
+    fresh = rebuilt("replay1.db")
+    assert compare(world.service.engine, fresh) == []
+
+    with world.service.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE assets SET title = 'forged' WHERE asset_id = :a"), {"a": asset.id}
+        )
+    differences = compare(world.service.engine, rebuilt("replay2.db"))
+    assert len(differences) == 1 and differences[0].table == "assets"
+    assert "forged" in differences[0].describe()
