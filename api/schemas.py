@@ -169,3 +169,73 @@ T = TypeVar("T")
 def convert(data: Any, type_: type[T]) -> T:
     """Shape rows from the catalog queries into a response type (validated)."""
     return msgspec.convert(data, type_)
+
+
+class Offer(msgspec.Struct, frozen=True):
+    offer_id: str
+    asset_id: str
+    publisher_id: str
+    status: str
+    policy: dict[str, Any]
+    exclusive: bool
+    published_index: int
+    published_at: str
+    withdrawn_index: int | None
+    withdraw_reason: str | None
+
+
+class Payment(msgspec.Struct, frozen=True):
+    payment_id: str
+    licence_id: str
+    payer_id: str
+    amount_minor: int
+    currency: str
+    reference: str
+    status: str
+    recorded_index: int
+    recorded_at: str
+    confirmed_index: int | None
+    confirmed_at: str | None
+
+
+class Licence(msgspec.Struct, frozen=True):
+    licence_id: str
+    offer_id: str
+    asset_id: str
+    buyer_id: str
+    seller_id: str
+    status: str
+    purpose: str
+    term_days: int
+    territory: list[str]
+    max_units: int | None
+    units_used: int
+    lawful_basis: str | None
+    exclusive: bool
+    sublicensable: bool
+    price_minor: int | None
+    price_currency: str | None
+    starts_at: str | None
+    ends_at: str | None
+    status_reason: str | None
+    requested_index: int
+    requested_at: str
+    approved_index: int | None
+    updated_index: int
+    paid_minor: int = 0  # recorded by the buyer, confirmed or not
+    confirmed_minor: int = 0  # confirmed by the seller
+    payments: list[Payment] = []
+
+
+class UsageDay(msgspec.Struct, frozen=True):
+    day: str
+    units: int
+    reports: int
+
+
+class UsageSummary(msgspec.Struct, frozen=True):
+    licence_id: str | None
+    asset_id: str | None
+    total_units: int
+    max_units: int | None
+    daily: list[UsageDay]

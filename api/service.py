@@ -21,13 +21,8 @@ from ledger.errors import EncodingError, SignatureError, StatementRejected
 from ledger.logsigner import LogSigner
 from ledger.receipts import Receipt
 from ledger.state import KeyRecord, signer_public_key
-from ledger.statements import (
-    AssetCertify,
-    check_fresh,
-    decode_login,
-    decode_statement,
-)
-from ledger.storage import catalog, store
+from ledger.statements import check_fresh, decode_login, decode_statement
+from ledger.storage import catalog, market, store
 from ledger.storage.projections import SqlView
 from ledger.storage.schema import login_nonces, party_contacts
 from ledger.storage.sequencer import AppendResult, Sequencer, Submission, read_receipt
@@ -99,28 +94,38 @@ class LedgerService:
         )
 
     def certify_due(self, now: datetime | None = None) -> list[str]:
-        """Certify every asset whose notice ended cleanly; returns those certified.
-
-        Idempotent and safe with several workers: the nonce is derived from the asset id, so a
-        second certification of the same asset is refused as a replay, and the rules refuse
-        anything no longer on notice.
-        """
+        """Certify every asset whose notice ended cleanly; returns those certified."""
         moment = now or datetime.now(UTC)
         with self.engine.connect() as conn:
             due = catalog.due_for_certification(conn, format_rfc3339_utc(moment))
+        return self._sign_due("asset.certify", "asset_id", due, moment)
+
+    def expire_due(self, now: datetime | None = None) -> list[str]:
+        """Expire every licence whose term has ended; returns those expired."""
+        moment = now or datetime.now(UTC)
+        with self.engine.connect() as conn:
+            due = market.due_for_expiry(conn, format_rfc3339_utc(moment))
+        return self._sign_due("licence.expire", "licence_id", due, moment)
+
+    def _sign_due(self, kind: str, field: str, ids: list[str], moment: datetime) -> list[str]:
+        """Append one ledger-signed `kind` statement per id.
+
+        Idempotent and safe with several workers: the nonce is derived from (kind, id), so a
+        second attempt is refused as a replay, and the rules refuse anything no longer due.
+        """
         done = []
-        for asset_id in due:
+        for item in ids:
             statement: dict[str, Any] = {
-                "kind": AssetCertify.__struct_config__.tag,
+                "kind": kind,
                 "issued_at": format_rfc3339_utc(moment),
-                "nonce": hashlib.sha256(b"certify:" + asset_id.encode()).hexdigest()[:32],
-                "asset_id": asset_id,
+                "nonce": hashlib.sha256(f"{kind}:{item}".encode()).hexdigest()[:32],
+                field: item,
             }
             try:
                 self.sequencer.append(self.sign_as_ledger(statement))
-                done.append(asset_id)
+                done.append(item)
             except StatementRejected as exc:
-                log.info("certification of %s skipped: %s", asset_id, exc.message)
+                log.info("%s of %s skipped: %s", kind, item, exc.message)
         return done
 
     # --- authority ----------------------------------------------------------------------------

@@ -11,7 +11,15 @@ from typing import TypeAlias
 
 import msgspec
 
-from ledger.statements import AssetRegister, AssetVersion, ObjectionOutcome, Right
+from ledger.statements import (
+    AssetRegister,
+    AssetVersion,
+    LicenceRequest,
+    Money,
+    ObjectionOutcome,
+    Policy,
+    Right,
+)
 
 
 class _Event(msgspec.Struct, frozen=True, kw_only=True):
@@ -128,6 +136,78 @@ class AssetTouched(_Event, frozen=True):
     asset_id: str
 
 
+class OfferPublished(_Event, frozen=True):
+    offer_id: str
+    asset_id: str
+    publisher_id: str
+    policy: Policy
+
+
+class OfferWithdrawn(_Event, frozen=True):
+    offer_id: str
+    reason: str
+
+
+class LicenceRequested(_Event, frozen=True):
+    licence_id: str
+    offer_id: str
+    asset_id: str
+    buyer_id: str
+    seller_id: str
+    request: LicenceRequest
+    max_units: int | None  # the request's units, else the offer's quota; None = unlimited
+    exclusive: bool
+    sublicensable: bool
+
+
+class LicenceApproved(_Event, frozen=True):
+    """Agreed at `price`; the term runs [starts_at, ends_at). Active, or awaiting a regulator."""
+
+    licence_id: str
+    price: Money
+    starts_at: str
+    ends_at: str
+    status: str
+
+
+class LicenceStatusChanged(_Event, frozen=True):
+    """active, rejected, revoked, terminated, expired or exhausted, with the reason."""
+
+    licence_id: str
+    status: str
+    reason: str
+
+
+class GatewayChanged(_Event, frozen=True):
+    asset_id: str
+    gateway_party: str
+    enabled: bool
+
+
+class UsageRecorded(_Event, frozen=True):
+    usage_id: str
+    licence_id: str
+    asset_id: str
+    licensee_id: str
+    reporter_id: str
+    units: int
+    usage_kind: str
+    period_start: str
+    period_end: str
+
+
+class PaymentRecorded(_Event, frozen=True):
+    payment_id: str
+    licence_id: str
+    payer_id: str
+    amount: Money
+    reference: str
+
+
+class PaymentConfirmed(_Event, frozen=True):
+    payment_id: str
+
+
 Event: TypeAlias = (
     PartyRegistered
     | ContactCommitted
@@ -147,4 +227,13 @@ Event: TypeAlias = (
     | TransferOffered
     | TransferAccepted
     | AssetTouched
+    | OfferPublished
+    | OfferWithdrawn
+    | LicenceRequested
+    | LicenceApproved
+    | LicenceStatusChanged
+    | GatewayChanged
+    | UsageRecorded
+    | PaymentRecorded
+    | PaymentConfirmed
 )

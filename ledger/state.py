@@ -13,7 +13,7 @@ from typing import Protocol
 
 from ledger.errors import SignatureError
 from ledger.keys import keyid
-from ledger.statements import AnyStatement, PartyRegister, Right
+from ledger.statements import AnyStatement, PartyRegister, Policy, Right
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,42 @@ class AssetRecord:
     version: int
     notice_ends_at: str
     conflict: bool
+    classification: str = "general"
+    personal_info: str = "none"
+    frozen: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OfferRecord:
+    offer_id: str
+    asset_id: str
+    publisher_id: str
+    status: str  # open | withdrawn
+    policy: Policy
+
+
+@dataclass(frozen=True, slots=True)
+class LicenceRecord:
+    licence_id: str
+    offer_id: str
+    asset_id: str
+    buyer_id: str
+    seller_id: str
+    status: str  # requested | awaiting_regulator | active | rejected | revoked | ...
+    term_days: int
+    max_units: int | None
+    units_used: int
+    exclusive: bool
+    starts_at: str | None
+    ends_at: str | None
+    price_currency: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRecord:
+    payment_id: str
+    licence_id: str
+    status: str  # recorded | confirmed
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +130,20 @@ class LedgerView(KeyView, Protocol):
     def holder(self, asset_id: str, right: str) -> str | None: ...
 
     def transfer(self, transfer_id: str) -> TransferRecord | None: ...
+
+    def offer(self, offer_id: str) -> OfferRecord | None: ...
+
+    def licence(self, licence_id: str) -> LicenceRecord | None: ...
+
+    def overlapping_licences(
+        self, asset_id: str, starts_at: str, ends_at: str
+    ) -> list[LicenceRecord]:
+        """Licences of the asset that are active or awaiting a regulator, whose term overlaps."""
+        ...
+
+    def is_gateway(self, asset_id: str, party_id: str) -> bool: ...
+
+    def payment(self, payment_id: str) -> PaymentRecord | None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -218,6 +218,141 @@ class RightsAccept(Statement, frozen=True, tag="rights.accept"):
     transfer_id: Id
 
 
+# --- offers and licences (an ODRL 2.2 subset) ---------------------------------------------------
+
+Action = Literal["use", "process", "train", "distribute", "display", "aggregate"]
+LawfulBasis = Literal["consent", "anonymized", "contract", "statutory"]
+Purpose = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+Country = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]  # ISO 3166-1 alpha-2
+Days = Annotated[int, msgspec.Meta(ge=1, le=36_500)]
+Units = Annotated[int, msgspec.Meta(ge=1, le=2**62)]
+UsageKind = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+
+
+class Tier(_Value, frozen=True):
+    """Units up to `up_to` (cumulative; null = no bound) cost `unit_price_minor` each."""
+
+    up_to: Units | None
+    unit_price_minor: Count
+
+
+class Pricing(_Value, frozen=True):
+    """fixed: `fixed_minor` for the licence; per_unit: plus `unit_price_minor` per unit;
+    tiered: plus units priced by `tiers` (ascending bounds)."""
+
+    model: Literal["fixed", "per_unit", "tiered"]
+    currency: Currency = "CNY"
+    fixed_minor: Count = 0
+    unit_price_minor: Count | None = None
+    tiers: list[Tier] = msgspec.field(default_factory=list)
+
+
+class Policy(_Value, frozen=True):
+    """The machine-readable terms of an offer."""
+
+    actions: Annotated[list[Action], msgspec.Meta(min_length=1, max_length=16)]
+    purposes: Annotated[list[Purpose], msgspec.Meta(min_length=1, max_length=32)]
+    term_days: Days
+    territory: Annotated[list[Country], msgspec.Meta(min_length=1, max_length=250)]
+    pricing: Pricing
+    max_units: Units | None = None  # null: unlimited
+    exclusive: bool = False
+    sublicensable: bool = False
+
+
+class OfferPublish(Statement, frozen=True, tag="offer.publish"):
+    """The holder of the operation right offers licences on an asset."""
+
+    asset_id: Id
+    policy: Policy
+
+
+class OfferWithdraw(Statement, frozen=True, tag="offer.withdraw"):
+    offer_id: Id
+    reason: Text = ""
+
+
+class LicenceRequest(Statement, frozen=True, tag="licence.request"):
+    """A buyer asks for a licence under an offer (personal data needs a lawful basis)."""
+
+    offer_id: Id
+    purpose: Purpose
+    term_days: Days
+    territory: Annotated[list[Country], msgspec.Meta(min_length=1, max_length=250)]
+    units: Units | None = None
+    lawful_basis: LawfulBasis | None = None
+
+
+class LicenceApprove(Statement, frozen=True, tag="licence.approve"):
+    """The operation-right holder approves at an agreed price; the term starts now."""
+
+    licence_id: Id
+    price: Money
+
+
+class LicenceReject(Statement, frozen=True, tag="licence.reject"):
+    licence_id: Id
+    reason: Grounds
+
+
+class LicenceRegulatorApprove(Statement, frozen=True, tag="licence.regulator_approve"):
+    """A regulator's approval, which important data needs before a licence is active."""
+
+    licence_id: Id
+
+
+class LicenceRevoke(Statement, frozen=True, tag="licence.revoke"):
+    """By the seller (with a reason) or a regulator."""
+
+    licence_id: Id
+    reason: Grounds
+
+
+class LicenceTerminate(Statement, frozen=True, tag="licence.terminate"):
+    """By the buyer."""
+
+    licence_id: Id
+    reason: Text = ""
+
+
+class LicenceExpire(Statement, frozen=True, tag="licence.expire"):
+    """Signed by the ledger itself when a licence's term has ended."""
+
+    licence_id: Id
+
+
+class GatewaySet(Statement, frozen=True, tag="gateway.set"):
+    """The operation-right holder lets a metering gateway (a party) report usage, or stops it."""
+
+    asset_id: Id
+    gateway_party: Sha256Hex
+    enabled: bool
+
+
+class UsageReport(Statement, frozen=True, tag="usage.report"):
+    """Units used under a licence during [period_start, period_end]."""
+
+    licence_id: Id
+    units: Units
+    period_start: Timestamp
+    period_end: Timestamp
+    usage_kind: UsageKind = "records"  # what a unit is: records, api_calls, rows_trained...
+
+
+class PaymentRecord(Statement, frozen=True, tag="payment.record"):
+    """The buyer records a payment against a licence."""
+
+    licence_id: Id
+    amount: Money
+    reference: Text = ""
+
+
+class PaymentConfirm(Statement, frozen=True, tag="payment.confirm"):
+    """The seller confirms it: a confirmed payment is a transaction."""
+
+    payment_id: Id
+
+
 AnyStatement: TypeAlias = (
     PartyRegister
     | PartySetContact
@@ -233,6 +368,19 @@ AnyStatement: TypeAlias = (
     | AssetCertify
     | RightsOffer
     | RightsAccept
+    | OfferPublish
+    | OfferWithdraw
+    | LicenceRequest
+    | LicenceApprove
+    | LicenceReject
+    | LicenceRegulatorApprove
+    | LicenceRevoke
+    | LicenceTerminate
+    | LicenceExpire
+    | GatewaySet
+    | UsageReport
+    | PaymentRecord
+    | PaymentConfirm
 )
 STATEMENT_KINDS: tuple[type[Statement], ...] = (
     PartyRegister,
@@ -249,6 +397,19 @@ STATEMENT_KINDS: tuple[type[Statement], ...] = (
     AssetCertify,
     RightsOffer,
     RightsAccept,
+    OfferPublish,
+    OfferWithdraw,
+    LicenceRequest,
+    LicenceApprove,
+    LicenceReject,
+    LicenceRegulatorApprove,
+    LicenceRevoke,
+    LicenceTerminate,
+    LicenceExpire,
+    GatewaySet,
+    UsageReport,
+    PaymentRecord,
+    PaymentConfirm,
 )
 
 KNOWN_KINDS = frozenset(str(t.__struct_config__.tag) for t in STATEMENT_KINDS)

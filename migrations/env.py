@@ -1,4 +1,4 @@
-"""Alembic environment: the engine is handed in by ledger.storage.migrate (or built from -x url=)."""
+"""Alembic environment: the engine comes from ledger.storage.migrate, or from `-x url=...`."""
 
 from __future__ import annotations
 

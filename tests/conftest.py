@@ -69,3 +69,7 @@ def engine(database_url: str) -> Iterator[Engine]:
     upgrade(eng)
     yield eng
     eng.dispose()
+
+
+# The `world` fixture (a running app with helpers to act as parties) lives with its helpers.
+from tests.world import world  # noqa: E402, F401

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ledger.errors import StatementRejected
 from ledger.events import AssetTouched, Event
-from ledger.rules import assets, parties, rights
+from ledger.rules import assets, licences, parties, rights
 from ledger.rules.common import Rule, resolve_signer
 from ledger.state import Context, LedgerView
 from ledger.statements import AnyStatement, PartyRegister
@@ -17,6 +17,7 @@ _RULES: dict[str, Rule] = {
     **parties.RULES,
     **assets.RULES,
     **rights.RULES,
+    **licences.RULES,
 }
 
 

@@ -56,7 +56,7 @@ PRIVATE_ASSET_COLUMNS = (
 )
 
 
-def _row(row: Any) -> dict[str, Any]:
+def row_dict(row: Any) -> dict[str, Any]:
     # SQLAlchemy hands back `quoted_name` keys (a str subclass); serialisers want plain str.
     return {str(key): value for key, value in row._mapping.items()}
 
@@ -119,7 +119,7 @@ def search_assets(
         .order_by(assets.c.registered_index.desc())
         .limit(limit + 1)
     )
-    rows = [_row(r) for r in conn.execute(query)]
+    rows = [row_dict(r) for r in conn.execute(query)]
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (rows[-1]["registered_index"] if more and rows else None)
@@ -132,7 +132,7 @@ def asset(conn: Connection, asset_id: str, *, private: bool) -> dict[str, Any] |
     ).first()
     if row is None:
         return None
-    found = _row(row)
+    found = row_dict(row)
     for key in ("schema_json", "quality_json"):
         if key in found:
             value = found.pop(key)
@@ -173,7 +173,7 @@ def versions(conn: Connection, asset_id: str) -> list[dict[str, Any]]:
         .where(asset_versions.c.asset_id == asset_id)
         .order_by(asset_versions.c.version)
     )
-    return [_row(r) for r in rows]
+    return [row_dict(r) for r in rows]
 
 
 def history(conn: Connection, asset_id: str, *, limit: int = 1000) -> list[int]:
@@ -205,14 +205,14 @@ def transfers_of(conn: Connection, asset_id: str) -> list[dict[str, Any]]:
         .where(right_transfers.c.asset_id == asset_id)
         .order_by(right_transfers.c.offered_index)
     )
-    return [_transfer(_row(r)) for r in rows]
+    return [_transfer(row_dict(r)) for r in rows]
 
 
 def transfer(conn: Connection, transfer_id: str) -> dict[str, Any] | None:
     row = conn.execute(
         select(right_transfers).where(right_transfers.c.transfer_id == transfer_id)
     ).first()
-    return None if row is None else _transfer(_row(row))
+    return None if row is None else _transfer(row_dict(row))
 
 
 def _transfer(row: dict[str, Any]) -> dict[str, Any]:
@@ -226,19 +226,19 @@ def objections_of(conn: Connection, asset_id: str) -> list[dict[str, Any]]:
         .where(objections.c.asset_id == asset_id)
         .order_by(objections.c.filed_index)
     )
-    return [_row(r) for r in rows]
+    return [row_dict(r) for r in rows]
 
 
 def objection(conn: Connection, objection_id: str) -> dict[str, Any] | None:
     row = conn.execute(select(objections).where(objections.c.objection_id == objection_id)).first()
-    return None if row is None else _row(row)
+    return None if row is None else row_dict(row)
 
 
 def conflict(conn: Connection, fingerprint: str) -> dict[str, Any] | None:
     row = conn.execute(select(conflicts).where(conflicts.c.fingerprint == fingerprint)).first()
     if row is None:
         return None
-    found = _row(row)
+    found = row_dict(row)
     found["asset_ids"] = json.loads(found.pop("asset_ids_json"))
     return found
 
@@ -255,9 +255,9 @@ def party(conn: Connection, party_id: str) -> dict[str, Any] | None:
     ).first()
     if row is None:
         return None
-    found = _row(row)
+    found = row_dict(row)
     found["keys"] = [
-        _row(r)
+        row_dict(r)
         for r in conn.execute(
             select(party_keys.c.keyid, party_keys.c.added_index, party_keys.c.revoked_index)
             .where(party_keys.c.party_id == party_id)
@@ -280,7 +280,7 @@ def contact(conn: Connection, party_id: str) -> dict[str, Any] | None:
             party_contacts.c.address,
         ).where(party_contacts.c.party_id == party_id)
     ).first()
-    return None if row is None else _row(row)
+    return None if row is None else row_dict(row)
 
 
 def due_for_certification(conn: Connection, now: str, limit: int = 100) -> list[str]:

@@ -18,10 +18,13 @@ from ledger.state import (
     AssetRecord,
     ConflictRecord,
     KeyRecord,
+    LicenceRecord,
     ObjectionRecord,
+    OfferRecord,
+    PaymentRecord,
     TransferRecord,
 )
-from ledger.statements import SchemaField
+from ledger.statements import Policy, SchemaField
 from ledger.storage.schema import (
     asset_entries,
     asset_lineage,
@@ -29,12 +32,17 @@ from ledger.storage.schema import (
     assets,
     assets_search,
     conflicts,
+    gateways,
+    licences,
     objections,
+    offers,
     parties,
     party_keys,
     party_roles,
+    payments,
     right_transfers,
     rights,
+    usage_reports,
 )
 
 
@@ -136,6 +144,54 @@ class SqlView:
         ).first()
         return None if row is None else TransferRecord(transfer_id, *row)
 
+    def offer(self, offer_id: str) -> OfferRecord | None:
+        row = self._conn.execute(
+            select(
+                offers.c.asset_id, offers.c.publisher_id, offers.c.status, offers.c.policy_json
+            ).where(offers.c.offer_id == offer_id)
+        ).first()
+        if row is None:
+            return None
+        return OfferRecord(offer_id, row[0], row[1], row[2], _policy_decoder.decode(row[3]))
+
+    def licence(self, licence_id: str) -> LicenceRecord | None:
+        row = self._conn.execute(
+            _licence_record_query().where(licences.c.licence_id == licence_id)
+        ).first()
+        return None if row is None else LicenceRecord(*row)
+
+    def overlapping_licences(
+        self, asset_id: str, starts_at: str, ends_at: str
+    ) -> list[LicenceRecord]:
+        rows = self._conn.execute(
+            _licence_record_query().where(
+                licences.c.asset_id == asset_id,
+                licences.c.status.in_(("active", "awaiting_regulator")),
+                licences.c.starts_at < ends_at,
+                licences.c.ends_at > starts_at,
+            )
+        )
+        return [LicenceRecord(*row) for row in rows]
+
+    def is_gateway(self, asset_id: str, party_id: str) -> bool:
+        found = self._conn.execute(
+            select(gateways.c.party_id).where(
+                gateways.c.asset_id == asset_id, gateways.c.party_id == party_id
+            )
+        ).first()
+        return found is not None
+
+    def payment(self, payment_id: str) -> PaymentRecord | None:
+        row = self._conn.execute(
+            select(payments.c.licence_id, payments.c.status).where(
+                payments.c.payment_id == payment_id
+            )
+        ).first()
+        return None if row is None else PaymentRecord(payment_id, row[0], row[1])
+
+
+_policy_decoder = msgspec.json.Decoder(Policy)
+
 
 def _asset_record_query() -> Any:
     return select(
@@ -146,6 +202,27 @@ def _asset_record_query() -> Any:
         assets.c.version,
         assets.c.notice_ends_at,
         assets.c.conflict,
+        assets.c.classification,
+        assets.c.personal_info,
+        assets.c.frozen,
+    )
+
+
+def _licence_record_query() -> Any:
+    return select(
+        licences.c.licence_id,
+        licences.c.offer_id,
+        licences.c.asset_id,
+        licences.c.buyer_id,
+        licences.c.seller_id,
+        licences.c.status,
+        licences.c.term_days,
+        licences.c.max_units,
+        licences.c.units_used,
+        licences.c.exclusive,
+        licences.c.starts_at,
+        licences.c.ends_at,
+        licences.c.price_currency,
     )
 
 
@@ -421,6 +498,139 @@ def _asset_touched(conn: Connection, e: ev.AssetTouched, m: EntryMeta) -> None:
     conn.execute(insert(asset_entries).values(asset_id=e.asset_id, entry_index=m.index))
 
 
+def _offer_published(conn: Connection, e: ev.OfferPublished, m: EntryMeta) -> None:
+    conn.execute(
+        insert(offers).values(
+            offer_id=e.offer_id,
+            asset_id=e.asset_id,
+            publisher_id=e.publisher_id,
+            status="open",
+            policy_json=msgspec.json.encode(e.policy).decode(),
+            exclusive=e.policy.exclusive,
+            published_index=m.index,
+            published_at=m.integrated_at,
+        )
+    )
+
+
+def _offer_withdrawn(conn: Connection, e: ev.OfferWithdrawn, m: EntryMeta) -> None:
+    conn.execute(
+        update(offers)
+        .where(offers.c.offer_id == e.offer_id)
+        .values(status="withdrawn", withdrawn_index=m.index, withdraw_reason=e.reason)
+    )
+
+
+def _licence_requested(conn: Connection, e: ev.LicenceRequested, m: EntryMeta) -> None:
+    r = e.request
+    conn.execute(
+        insert(licences).values(
+            licence_id=e.licence_id,
+            offer_id=e.offer_id,
+            asset_id=e.asset_id,
+            buyer_id=e.buyer_id,
+            seller_id=e.seller_id,
+            status="requested",
+            purpose=r.purpose,
+            term_days=r.term_days,
+            territory_json=json.dumps(r.territory),
+            max_units=e.max_units,
+            units_used=0,
+            lawful_basis=r.lawful_basis,
+            exclusive=e.exclusive,
+            sublicensable=e.sublicensable,
+            requested_index=m.index,
+            requested_at=m.integrated_at,
+            updated_index=m.index,
+        )
+    )
+
+
+def _licence_approved(conn: Connection, e: ev.LicenceApproved, m: EntryMeta) -> None:
+    conn.execute(
+        update(licences)
+        .where(licences.c.licence_id == e.licence_id)
+        .values(
+            status=e.status,
+            price_minor=e.price.amount_minor,
+            price_currency=e.price.currency,
+            starts_at=e.starts_at,
+            ends_at=e.ends_at,
+            approved_index=m.index,
+            updated_index=m.index,
+        )
+    )
+
+
+def _licence_status(conn: Connection, e: ev.LicenceStatusChanged, m: EntryMeta) -> None:
+    conn.execute(
+        update(licences)
+        .where(licences.c.licence_id == e.licence_id)
+        .values(status=e.status, status_reason=e.reason, updated_index=m.index)
+    )
+
+
+def _gateway_changed(conn: Connection, e: ev.GatewayChanged, m: EntryMeta) -> None:
+    conn.execute(
+        delete(gateways).where(
+            gateways.c.asset_id == e.asset_id, gateways.c.party_id == e.gateway_party
+        )
+    )
+    if e.enabled:
+        conn.execute(
+            insert(gateways).values(
+                asset_id=e.asset_id, party_id=e.gateway_party, since_index=m.index
+            )
+        )
+
+
+def _usage_recorded(conn: Connection, e: ev.UsageRecorded, m: EntryMeta) -> None:
+    conn.execute(
+        insert(usage_reports).values(
+            usage_id=e.usage_id,
+            licence_id=e.licence_id,
+            asset_id=e.asset_id,
+            licensee_id=e.licensee_id,
+            reporter_id=e.reporter_id,
+            units=e.units,
+            usage_kind=e.usage_kind,
+            period_start=e.period_start,
+            period_end=e.period_end,
+            entry_index=m.index,
+            reported_at=m.integrated_at,
+        )
+    )
+    conn.execute(
+        update(licences)
+        .where(licences.c.licence_id == e.licence_id)
+        .values(units_used=licences.c.units_used + e.units, updated_index=m.index)
+    )
+
+
+def _payment_recorded(conn: Connection, e: ev.PaymentRecorded, m: EntryMeta) -> None:
+    conn.execute(
+        insert(payments).values(
+            payment_id=e.payment_id,
+            licence_id=e.licence_id,
+            payer_id=e.payer_id,
+            amount_minor=e.amount.amount_minor,
+            currency=e.amount.currency,
+            reference=e.reference,
+            status="recorded",
+            recorded_index=m.index,
+            recorded_at=m.integrated_at,
+        )
+    )
+
+
+def _payment_confirmed(conn: Connection, e: ev.PaymentConfirmed, m: EntryMeta) -> None:
+    conn.execute(
+        update(payments)
+        .where(payments.c.payment_id == e.payment_id)
+        .values(status="confirmed", confirmed_index=m.index, confirmed_at=m.integrated_at)
+    )
+
+
 _APPLY: dict[type[Any], Callable[[Connection, Any, EntryMeta], None]] = {
     ev.PartyRegistered: _party_registered,
     ev.ContactCommitted: _contact_committed,
@@ -440,4 +650,13 @@ _APPLY: dict[type[Any], Callable[[Connection, Any, EntryMeta], None]] = {
     ev.TransferOffered: _transfer_offered,
     ev.TransferAccepted: _transfer_accepted,
     ev.AssetTouched: _asset_touched,
+    ev.OfferPublished: _offer_published,
+    ev.OfferWithdrawn: _offer_withdrawn,
+    ev.LicenceRequested: _licence_requested,
+    ev.LicenceApproved: _licence_approved,
+    ev.LicenceStatusChanged: _licence_status,
+    ev.GatewayChanged: _gateway_changed,
+    ev.UsageRecorded: _usage_recorded,
+    ev.PaymentRecorded: _payment_recorded,
+    ev.PaymentConfirmed: _payment_confirmed,
 }

@@ -216,6 +216,89 @@ asset_entries = Table(
     Column("entry_index", BigInteger, primary_key=True),
 )
 
+offers = Table(
+    "offers",
+    metadata,
+    Column("offer_id", Text, primary_key=True),
+    Column("asset_id", Text, nullable=False),
+    Column("publisher_id", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("policy_json", Text, nullable=False),
+    Column("exclusive", Boolean, nullable=False),
+    Column("published_index", BigInteger, nullable=False),
+    Column("published_at", Text, nullable=False),
+    Column("withdrawn_index", BigInteger),
+    Column("withdraw_reason", Text),
+)
+
+licences = Table(
+    "licences",
+    metadata,
+    Column("licence_id", Text, primary_key=True),
+    Column("offer_id", Text, nullable=False),
+    Column("asset_id", Text, nullable=False),
+    Column("buyer_id", Text, nullable=False),
+    Column("seller_id", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("term_days", Integer, nullable=False),
+    Column("territory_json", Text, nullable=False),
+    Column("max_units", BigInteger),
+    Column("units_used", BigInteger, nullable=False),
+    Column("lawful_basis", Text),
+    Column("exclusive", Boolean, nullable=False),
+    Column("sublicensable", Boolean, nullable=False),
+    Column("price_minor", BigInteger),
+    Column("price_currency", Text),
+    Column("starts_at", Text),
+    Column("ends_at", Text),
+    Column("status_reason", Text),
+    Column("requested_index", BigInteger, nullable=False),
+    Column("requested_at", Text, nullable=False),
+    Column("approved_index", BigInteger),
+    Column("updated_index", BigInteger, nullable=False),
+)
+
+gateways = Table(
+    "gateways",
+    metadata,
+    Column("asset_id", Text, primary_key=True),
+    Column("party_id", Text, primary_key=True),
+    Column("since_index", BigInteger, nullable=False),
+)
+
+usage_reports = Table(
+    "usage_reports",
+    metadata,
+    Column("usage_id", Text, primary_key=True),
+    Column("licence_id", Text, nullable=False),
+    Column("asset_id", Text, nullable=False),
+    Column("licensee_id", Text, nullable=False),
+    Column("reporter_id", Text, nullable=False),
+    Column("units", BigInteger, nullable=False),
+    Column("usage_kind", Text, nullable=False),
+    Column("period_start", Text, nullable=False),
+    Column("period_end", Text, nullable=False),
+    Column("entry_index", BigInteger, nullable=False),
+    Column("reported_at", Text, nullable=False),
+)
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("payment_id", Text, primary_key=True),
+    Column("licence_id", Text, nullable=False),
+    Column("payer_id", Text, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("reference", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("recorded_index", BigInteger, nullable=False),
+    Column("recorded_at", Text, nullable=False),
+    Column("confirmed_index", BigInteger),
+    Column("confirmed_at", Text),
+)
+
 APPEND_ONLY_TABLES = ("ledger_entries", "merkle_nodes", "checkpoints")
 
 # Tables rebuilt from the ledger by replay, in an order that respects foreign keys.
@@ -231,4 +314,9 @@ PROJECTION_TABLES = (
     rights,
     right_transfers,
     asset_entries,
+    offers,
+    licences,
+    gateways,
+    usage_reports,
+    payments,
 )
