@@ -13,7 +13,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 
 import ledger
 from api.controllers.log import LogController
-from api.controllers.market import MarketController
+from api.controllers.market import ExportController, MarketController
 from api.controllers.registry import AssetController, PartyController, RegistryObjectController
 from api.controllers.statements import StatementController
 from api.deps import reader_from_request
@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
             AssetController,
             RegistryObjectController,
             MarketController,
+            ExportController,
         ],
         dependencies={
             "ledger": Provide(lambda: ledger_service, use_cache=True, sync_to_thread=False),

@@ -392,3 +392,55 @@ def test_two_concurrent_exclusive_approvals_exactly_one_wins(world: World) -> No
     with ThreadPoolExecutor(2) as pool:
         outcomes = list(pool.map(approve, requests))
     assert sorted(outcomes) == [False, True]
+
+
+# --- export --------------------------------------------------------------------------------------
+
+
+def test_export_writes_the_valuation_contract_exactly(world: World, tmp_path: Any) -> None:
+    import polars as pl
+
+    from api.export import database_chunks, server_chunks, write_all
+    from valuation.contract import ASSETS, TRANSACTIONS, USAGE
+
+    m = Market(world)
+    licence_id = m.active(units=100)
+    m.usage(licence_id, 30)
+    m.usage(licence_id, 12)
+    payment = m.sign(
+        m.buyer,
+        "payment.record",
+        licence_id=licence_id,
+        amount={"amount_minor": 15_000, "currency": "CNY"},
+    )
+    m.sign(m.owner, "payment.confirm", payment_id=payment.id)
+    m.sign(
+        m.buyer,
+        "payment.record",
+        licence_id=licence_id,
+        amount={"amount_minor": 1, "currency": "CNY"},
+    )  # unconfirmed
+
+    direct = write_all(tmp_path / "direct", database_chunks(world.service.engine, chunk=1))
+    assert direct == {"assets": 1, "transactions": 1, "usage": 2}
+    assets = pl.read_parquet(tmp_path / "direct" / "assets.parquet")
+    transactions = pl.read_parquet(tmp_path / "direct" / "transactions.parquet")
+    usage = pl.read_parquet(tmp_path / "direct" / "usage" / "*" / "*.parquet")
+    assert assets.schema == ASSETS and transactions.schema == TRANSACTIONS and usage.schema == USAGE
+    assert assets["quality_score"].to_list() == [0.75]
+    row = transactions.row(0, named=True)
+    assert (row["transaction_id"], row["price_minor"], row["duration_days"], row["max_units"]) == (
+        payment.id,
+        15_000,
+        30,
+        100,
+    )
+    assert sorted(usage["units"].to_list()) == [12, 30]
+
+    regulator = world.client(world.regulator())
+    via_server = write_all(tmp_path / "server", server_chunks(regulator, chunk=1))
+    assert via_server == direct
+    assert pl.read_parquet(tmp_path / "server" / "assets.parquet").equals(assets)
+    with pytest.raises(ApiError) as denied:
+        world.client(m.owner).get_json("/v1/export/usage")
+    assert denied.value.status == 403

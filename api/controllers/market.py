@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import msgspec
 from litestar import Controller, get
 from litestar.params import PathParameter, QueryParameter
 
@@ -13,7 +14,7 @@ from api.deps import Ledger, Reader, forbid, require_reader
 from api.problems import NotFound
 from api.schemas import Licence, Offer, Payment, UsageSummary, convert
 from api.service import LedgerService
-from ledger.storage import catalog, market
+from ledger.storage import catalog, export, market
 
 HexId = Annotated[str, PathParameter(pattern=r"^[0-9a-f]{32}$")]
 OptionalId = Annotated[str | None, QueryParameter(pattern=r"^[0-9a-f]{32}$")]
@@ -144,3 +145,31 @@ class MarketController(Controller):
             raise NotFound(f"no payment {payment_id}")
         _licence_for(ledger, who, found["licence_id"])  # same visibility as the licence
         return convert(found, Payment)
+
+
+class ExportPage(msgspec.Struct, frozen=True):
+    table: str
+    columns: list[str]
+    rows: list[list[Any]]
+    next: int | None
+
+
+class ExportController(Controller):
+    path = "/v1/export"
+    tags = ["audit"]
+
+    @get("/{table:str}", operation_id="exportTable", sync_to_thread=True)
+    def export_table(
+        self,
+        ledger: Ledger,
+        reader: Reader,
+        table: Annotated[Literal["assets", "usage", "transactions"], PathParameter()],
+        after: Annotated[int | None, QueryParameter(ge=0, le=2**62)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100_000)] = 10_000,
+    ) -> ExportPage:
+        """A page of a valuation-contract table (regulators and the operator only)."""
+        if not _sees_everything(require_reader(reader)):
+            raise forbid("the export is for regulators only")
+        with ledger.engine.connect() as conn:
+            rows, next_cursor = export.page(conn, table, after=after, limit=limit)
+        return ExportPage(table, export.columns(table), [list(r) for r in rows], next_cursor)

@@ -14,6 +14,7 @@ import msgspec
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
 from ledger import events as ev
+from ledger.encoding import format_rfc3339_utc, parse_rfc3339_utc
 from ledger.state import (
     AssetRecord,
     ConflictRecord,
@@ -594,8 +595,9 @@ def _usage_recorded(conn: Connection, e: ev.UsageRecorded, m: EntryMeta) -> None
             reporter_id=e.reporter_id,
             units=e.units,
             usage_kind=e.usage_kind,
-            period_start=e.period_start,
-            period_end=e.period_end,
+            # One fixed format (microseconds, Z), so exports parse it fast and sort it as text.
+            period_start=format_rfc3339_utc(parse_rfc3339_utc(e.period_start)),
+            period_end=format_rfc3339_utc(parse_rfc3339_utc(e.period_end)),
             entry_index=m.index,
             reported_at=m.integrated_at,
         )
