@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,6 +45,10 @@ class Context:
             return read_key(Path(self.key_path))
         except (OSError, LedgerError) as exc:
             raise click.UsageError(f"cannot read key file {self.key_path}: {exc}") from exc
+
+    def login(self, client: Client) -> dict[str, Any]:
+        """Log `client` in with --key (for reads of private data); returns the login result."""
+        return client.login(self.signing_key())
 
     def emit(self, data: Any, human: str) -> None:
         if self.as_json:
@@ -111,7 +116,7 @@ def _run_api(action: Callable[[], None]) -> None:
     try:
         action()
     except ApiError as exc:
-        _fail(f"server refused: {exc}")
+        _fail(f"server refused ({exc.code or exc.status}): {exc}")
     except LedgerError as exc:
         _fail(exc.message)
     except (OSError, httpx.HTTPError) as exc:
@@ -159,6 +164,20 @@ def _run_api(action: Callable[[], None]) -> None:
     default="",
     help="The log's origin line in checkpoints; default derived from the log key.",
 )
+@click.option(
+    "--notice-period",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Seconds a new registration stays on public notice "
+    "[env DATALEDGER_NOTICE_PERIOD; default 10 days].",
+)
+@click.option(
+    "--certify-interval",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds between looks for notices that ended; 0 turns certification off "
+    "[env DATALEDGER_CERTIFY_INTERVAL; default 5].",
+)
 @click.option("--access-log/--no-access-log", default=True, show_default=True)
 def serve(
     host: str,
@@ -168,6 +187,8 @@ def serve(
     database_url: str,
     log_key_file: Path | None,
     origin: str,
+    notice_period: int | None,
+    certify_interval: float | None,
     access_log: bool,
 ) -> None:
     """Run the HTTP service (SQLite under ./data/ unless told otherwise)."""
@@ -175,9 +196,18 @@ def serve(
 
     from api.app import build_service
 
-    settings = Settings(
-        data_dir=data_dir, database_url=database_url, log_key_file=log_key_file, origin=origin
+    # The other DATALEDGER_* settings (clock skew, body size, ...) come from the environment.
+    settings = replace(
+        Settings.from_env(),
+        data_dir=data_dir,
+        database_url=database_url,
+        log_key_file=log_key_file,
+        origin=origin,
     )
+    if notice_period is not None:
+        settings = replace(settings, notice_period_seconds=notice_period)
+    if certify_interval is not None:
+        settings = replace(settings, certify_interval_seconds=certify_interval)
     # Migrate and make the log key once, here, before any worker starts.
     service = build_service(settings)
     service.engine.dispose()
@@ -225,19 +255,41 @@ def party() -> None:
 
 @party.command("register")
 @click.option("--name", required=True, help="The party's public name.")
+@click.option("--email", help="Contact e-mail (kept off the ledger, erasable).")
+@click.option("--phone", help="Contact phone (kept off the ledger, erasable).")
+@click.option("--address", help="Contact address (kept off the ledger, erasable).")
 @common_options
 @click.pass_obj
-def party_register(obj: Context, name: str) -> None:
-    """Register the party whose key is --key."""
+def party_register(
+    obj: Context, name: str, email: str | None, phone: str | None, address: str | None
+) -> None:
+    """Register the party whose key is --key.
+
+    Contact details never go on the ledger: only a salted commitment to them does; the details
+    themselves are then stored with the server (after logging in) and can be erased later.
+    """
+    details = {"email": email, "phone": phone, "address": address}
+    has_contact = any(v is not None for v in details.values())
 
     def action() -> None:
         key = obj.signing_key()
+        party_id = keys.keyid_of(key)
         with obj.client() as client:
-            receipt = client.register_party(key, name)
-            client.verify_receipt(receipt)
+            if has_contact:
+                from api.service import contact_commitment, new_salt
+
+                salt = new_salt()
+                receipt = client.register_party(key, name, contact_commitment(salt, details))
+                client.verify_receipt(receipt)
+                client.login(key)
+                client.put_contact(party_id, salt, **details)
+            else:
+                receipt = client.register_party(key, name)
+                client.verify_receipt(receipt)
         obj.emit(
-            {"party_id": keys.keyid_of(key), "receipt": receipt},
-            f"registered party {keys.keyid_of(key)} at index {receipt.index} (receipt verified)",
+            {"party_id": party_id, "receipt": receipt, "contact_stored": has_contact},
+            f"registered party {party_id} at index {receipt.index} (receipt verified)"
+            + ("; contact details stored off the ledger" if has_contact else ""),
         )
 
     _run_api(action)
@@ -334,5 +386,13 @@ def log_receipt(obj: Context, index: int) -> None:
     _run_api(action)
 
 
+# The registry commands (parties, operator, assets, objections, conflicts, rights, login) live in
+# api/cli_registry.py, which attaches them to `main` and `party` above.
+import api.cli_registry  # noqa: E402, F401
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    # Run as `python -m api.cli`, this file is `__main__`; the commands were attached to the
+    # importable `api.cli`, so run that one.
+    from api.cli import main as _main
+
+    _main()

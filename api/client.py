@@ -194,3 +194,68 @@ class Client:
         result: dict[str, Any] = response.json()
         self._http.headers["authorization"] = f"Bearer {result['token']}"
         return result
+
+    # --- the registry: reads and off-ledger contact details ------------------------------------
+
+    def party(self, party_id: str) -> dict[str, Any]:
+        """A party's record (with contact details if logged in as the party or a regulator)."""
+        return dict(self.get_json(f"/v1/parties/{party_id}"))
+
+    def put_contact(
+        self,
+        party_id: str,
+        salt: str,
+        *,
+        email: str | None = None,
+        phone: str | None = None,
+        address: str | None = None,
+    ) -> dict[str, Any]:
+        """Store contact details matching the party's on-ledger commitment (log in first)."""
+        body = {"salt": salt, "email": email, "phone": phone, "address": address}
+        return dict(self._request("PUT", f"/v1/parties/{party_id}/contact", json=body).json())
+
+    def contact(self, party_id: str) -> dict[str, Any]:
+        return dict(self.get_json(f"/v1/parties/{party_id}/contact"))
+
+    def erase_contact(self, party_id: str) -> None:
+        """Erase stored contact details for good (the party itself or the operator)."""
+        self._request("DELETE", f"/v1/parties/{party_id}/contact")
+
+    def asset(self, asset_id: str) -> dict[str, Any]:
+        """An asset; private fields too when logged in as its owner or a regulator."""
+        return dict(self.get_json(f"/v1/assets/{asset_id}"))
+
+    def assets(self, **filters: Any) -> dict[str, Any]:
+        """A catalog page: q, category, classification, owner, status, cursor, limit."""
+        params = {k: v for k, v in filters.items() if v is not None}
+        return dict(self.get_json("/v1/assets", **params))
+
+    def asset_versions(self, asset_id: str) -> list[dict[str, Any]]:
+        return list(self.get_json(f"/v1/assets/{asset_id}/versions"))
+
+    def asset_history(self, asset_id: str) -> list[Receipt]:
+        """Receipts of every entry about the asset, in log order (verify them yourself)."""
+        body = self.get_json(f"/v1/assets/{asset_id}/history")
+        return msgspec.convert(body["entries"], list[Receipt])
+
+    def asset_rights(self, asset_id: str) -> dict[str, Any]:
+        return dict(self.get_json(f"/v1/assets/{asset_id}/rights"))
+
+    def asset_objections(self, asset_id: str) -> list[dict[str, Any]]:
+        return list(self.get_json(f"/v1/assets/{asset_id}/objections"))
+
+    def certificate(self, asset_id: str) -> dict[str, Any]:
+        """The certificate as JSON; its `receipt` proves the certification entry."""
+        return dict(self.get_json(f"/v1/assets/{asset_id}/certificate", format="json"))
+
+    def certificate_html(self, asset_id: str) -> str:
+        return self.get_text(f"/v1/assets/{asset_id}/certificate", format="html")
+
+    def transfer(self, transfer_id: str) -> dict[str, Any]:
+        return dict(self.get_json(f"/v1/transfers/{transfer_id}"))
+
+    def objection(self, objection_id: str) -> dict[str, Any]:
+        return dict(self.get_json(f"/v1/objections/{objection_id}"))
+
+    def conflict(self, fingerprint: str) -> dict[str, Any]:
+        return dict(self.get_json(f"/v1/conflicts/{fingerprint}"))

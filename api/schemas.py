@@ -63,6 +63,7 @@ class AssetSummary(msgspec.Struct, frozen=True):
     notice_ends_at: str
     certified_index: int | None
     status_reason: str | None
+    freeze_reason: str | None = None
 
 
 class CatalogPage(msgspec.Struct, frozen=True):

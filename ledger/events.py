@@ -96,6 +96,12 @@ class AssetRejected(_Event, frozen=True):
     reason: str
 
 
+class AssetFreezeChanged(_Event, frozen=True):
+    asset_id: str
+    frozen: bool
+    reason: str
+
+
 class ObjectionFiled(_Event, frozen=True):
     objection_id: str
     asset_id: str
@@ -221,6 +227,7 @@ Event: TypeAlias = (
     | ConflictResolved
     | AssetCertified
     | AssetRejected
+    | AssetFreezeChanged
     | ObjectionFiled
     | ObjectionResolved
     | RightHeld

@@ -201,6 +201,18 @@ class AssetCertify(Statement, frozen=True, tag="asset.certify"):
     asset_id: Id
 
 
+class AssetFreeze(Statement, frozen=True, tag="asset.freeze"):
+    """A regulator stops all trading in an asset: no new offers, licences or usage."""
+
+    asset_id: Id
+    reason: Grounds
+
+
+class AssetUnfreeze(Statement, frozen=True, tag="asset.unfreeze"):
+    asset_id: Id
+    reason: Grounds
+
+
 # --- rights -----------------------------------------------------------------------------------
 
 
@@ -366,6 +378,8 @@ AnyStatement: TypeAlias = (
     | ObjectionResolve
     | ConflictResolve
     | AssetCertify
+    | AssetFreeze
+    | AssetUnfreeze
     | RightsOffer
     | RightsAccept
     | OfferPublish
@@ -395,6 +409,8 @@ STATEMENT_KINDS: tuple[type[Statement], ...] = (
     ObjectionResolve,
     ConflictResolve,
     AssetCertify,
+    AssetFreeze,
+    AssetUnfreeze,
     RightsOffer,
     RightsAccept,
     OfferPublish,

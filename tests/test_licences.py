@@ -444,3 +444,28 @@ def test_export_writes_the_valuation_contract_exactly(world: World, tmp_path: An
     with pytest.raises(ApiError) as denied:
         world.client(m.owner).get_json("/v1/export/usage")
     assert denied.value.status == 403
+
+
+def test_a_frozen_asset_takes_no_offers_licences_or_usage(world: World) -> None:
+    m = Market(world)
+    licence_id = m.active()
+    pending = m.request(m.other)
+    regulator = world.regulator()
+    refused(
+        world,
+        "role-required",
+        403,
+        lambda: m.sign(m.owner, "asset.freeze", asset_id=m.asset, reason="x"),
+    )
+    m.sign(regulator, "asset.freeze", asset_id=m.asset, reason="court order 2026-17")
+    refused(world, "asset-frozen", 403, lambda: m.publish())
+    refused(world, "asset-frozen", 403, lambda: m.request())
+    refused(world, "asset-frozen", 403, lambda: m.approve(pending))
+    refused(world, "asset-frozen", 403, lambda: m.usage(licence_id, 1))
+    listed = world.client().get_json("/v1/assets", status="frozen")["assets"]
+    assert [a["asset_id"] for a in listed] == [m.asset] and listed[0][
+        "freeze_reason"
+    ] == "court order 2026-17"
+    m.sign(regulator, "asset.unfreeze", asset_id=m.asset, reason="order lifted")
+    m.usage(licence_id, 1)
+    assert world.client().get_json("/v1/assets", status="frozen")["assets"] == []

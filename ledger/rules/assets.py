@@ -7,6 +7,7 @@ from datetime import datetime
 from ledger.encoding import format_rfc3339_utc, parse_rfc3339_utc
 from ledger.events import (
     AssetCertified,
+    AssetFreezeChanged,
     AssetRegistered,
     AssetRejected,
     AssetTouched,
@@ -31,8 +32,10 @@ from ledger.state import Context, LedgerView
 from ledger.statements import (
     RIGHTS,
     AssetCertify,
+    AssetFreeze,
     AssetObject,
     AssetRegister,
+    AssetUnfreeze,
     AssetVersion,
     ConflictResolve,
     ObjectionResolve,
@@ -179,6 +182,28 @@ def certify(view: LedgerView, st: AssetCertify, signer: Signer, ctx: Context) ->
     return [AssetCertified(asset_id=st.asset_id), AssetTouched(asset_id=st.asset_id)]
 
 
+def freeze(view: LedgerView, st: AssetFreeze, signer: Signer, ctx: Context) -> list[Event]:
+    require_role(view, signer, "regulator", "freeze assets")
+    asset = require_asset(view, st.asset_id)
+    if asset.frozen:
+        raise refuse("asset-frozen", f"asset {st.asset_id} is already frozen")
+    return [
+        AssetFreezeChanged(asset_id=st.asset_id, frozen=True, reason=st.reason),
+        AssetTouched(asset_id=st.asset_id),
+    ]
+
+
+def unfreeze(view: LedgerView, st: AssetUnfreeze, signer: Signer, ctx: Context) -> list[Event]:
+    require_role(view, signer, "regulator", "unfreeze assets")
+    asset = require_asset(view, st.asset_id)
+    if not asset.frozen:
+        raise refuse("asset-not-frozen", f"asset {st.asset_id} is not frozen")
+    return [
+        AssetFreezeChanged(asset_id=st.asset_id, frozen=False, reason=st.reason),
+        AssetTouched(asset_id=st.asset_id),
+    ]
+
+
 def _at(ctx: Context) -> datetime:
     return parse_rfc3339_utc(ctx.integrated_at)
 
@@ -190,4 +215,6 @@ RULES: dict[str, Rule] = {
     "objection.resolve": resolve_objection,
     "conflict.resolve": resolve_conflict,
     "asset.certify": certify,
+    "asset.freeze": freeze,
+    "asset.unfreeze": unfreeze,
 }

@@ -46,6 +46,7 @@ PUBLIC_ASSET_COLUMNS = (
     "notice_ends_at",
     "certified_index",
     "status_reason",
+    "freeze_reason",
 )
 PRIVATE_ASSET_COLUMNS = (
     "declared_cost_minor",

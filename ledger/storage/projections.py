@@ -438,6 +438,14 @@ def _asset_rejected(conn: Connection, e: ev.AssetRejected, m: EntryMeta) -> None
     )
 
 
+def _asset_freeze_changed(conn: Connection, e: ev.AssetFreezeChanged, m: EntryMeta) -> None:
+    conn.execute(
+        update(assets)
+        .where(assets.c.asset_id == e.asset_id)
+        .values(frozen=e.frozen, freeze_reason=e.reason, updated_index=m.index)
+    )
+
+
 def _objection_filed(conn: Connection, e: ev.ObjectionFiled, m: EntryMeta) -> None:
     conn.execute(
         insert(objections).values(
@@ -646,6 +654,7 @@ _APPLY: dict[type[Any], Callable[[Connection, Any, EntryMeta], None]] = {
     ev.ConflictResolved: _conflict_resolved,
     ev.AssetCertified: _asset_certified,
     ev.AssetRejected: _asset_rejected,
+    ev.AssetFreezeChanged: _asset_freeze_changed,
     ev.ObjectionFiled: _objection_filed,
     ev.ObjectionResolved: _objection_resolved,
     ev.RightHeld: _right_held,

@@ -128,6 +128,7 @@ assets = Table(
     Column("certified_index", BigInteger),
     Column("status_reason", Text),
     Column("updated_index", BigInteger, nullable=False),
+    Column("freeze_reason", Text),
 )
 
 # SQLite only: FTS5 trigram index over title and description (PostgreSQL uses pg_trgm).

@@ -1,4 +1,4 @@
-"""Licences and usage: offers, licences, gateways, usage reports, payments.
+"""Licences and usage: offers, licences, gateways, usage reports, payments; freeze reasons.
 
 Revision ID: 0003
 Revises: 0002
@@ -17,6 +17,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # Freezes (a regulator's) show in the catalog with their reason.
+    with op.batch_alter_table("assets") as batch:
+        batch.add_column(sa.Column("freeze_reason", sa.Text, nullable=True))
     op.create_table(
         "offers",
         sa.Column("offer_id", sa.Text, primary_key=True),
@@ -105,3 +108,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in ("payments", "usage_reports", "gateways", "licences", "offers"):
         op.drop_table(table)
+    with op.batch_alter_table("assets") as batch:
+        batch.drop_column("freeze_reason")
