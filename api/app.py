@@ -12,7 +12,7 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 
 import ledger
-from api.controllers.log import LogController
+from api.controllers.log import LogController, TilesController
 from api.controllers.market import ExportController, MarketController
 from api.controllers.registry import AssetController, PartyController, RegistryObjectController
 from api.controllers.statements import StatementController
@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
             RegistryObjectController,
             MarketController,
             ExportController,
+            TilesController,
         ],
         dependencies={
             "ledger": Provide(lambda: ledger_service, use_cache=True, sync_to_thread=False),

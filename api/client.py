@@ -105,6 +105,9 @@ class Client:
             raise ApiError(response.status_code, problem)
         return response
 
+    def post_json(self, path: str, body: Any) -> Any:
+        return self._request("POST", path, json=body).json()
+
     def get_json(self, path: str, **params: Any) -> Any:
         return self._request("GET", path, params=params).json()
 
@@ -259,3 +262,38 @@ class Client:
 
     def conflict(self, fingerprint: str) -> dict[str, Any]:
         return dict(self.get_json(f"/v1/conflicts/{fingerprint}"))
+
+    # --- the market: offers, licences, usage, payments ------------------------------------------
+
+    def offers(
+        self, asset_id: str | None = None, *, open_only: bool = True, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """Published offers, newest first (open ones only unless `open_only=False`)."""
+        params: dict[str, Any] = {"open_only": str(open_only).lower(), "limit": limit}
+        if asset_id is not None:
+            params["asset_id"] = asset_id
+        return list(self.get_json("/v1/offers", **params))
+
+    def offer(self, offer_id: str) -> dict[str, Any]:
+        return dict(self.get_json(f"/v1/offers/{offer_id}"))
+
+    def licences(self, **filters: Any) -> list[dict[str, Any]]:
+        """Your licences as buyer or seller (every licence for regulators); log in first.
+        Filters: asset_id, status, cursor, limit."""
+        params = {k: v for k, v in filters.items() if v is not None}
+        return list(self.get_json("/v1/licences", **params))
+
+    def licence(self, licence_id: str) -> dict[str, Any]:
+        """A licence with what was agreed, paid and confirmed (its parties and regulators)."""
+        return dict(self.get_json(f"/v1/licences/{licence_id}"))
+
+    def licence_usage(self, licence_id: str) -> dict[str, Any]:
+        """Units used under a licence against its quota, per UTC day."""
+        return dict(self.get_json(f"/v1/licences/{licence_id}/usage"))
+
+    def asset_usage(self, asset_id: str) -> dict[str, Any]:
+        """Units used under every licence of an asset, per UTC day (right holders, regulators)."""
+        return dict(self.get_json(f"/v1/assets/{asset_id}/usage"))
+
+    def payment(self, payment_id: str) -> dict[str, Any]:
+        return dict(self.get_json(f"/v1/payments/{payment_id}"))

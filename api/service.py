@@ -14,11 +14,13 @@ from sqlalchemy import Engine, delete, insert, select
 
 from api.auth import Principal, TokenIssuer, session_expiry
 from api.problems import NotFound
-from ledger import dsse
+from ledger import dsse, tiles
+from ledger.cosignature import cosigner_key_id, parse_cosignature_line, verify_cosignature
 from ledger.dsse import Envelope
 from ledger.encoding import canonical_json, format_rfc3339_utc, parse_rfc3339_utc
 from ledger.errors import EncodingError, SignatureError, StatementRejected
 from ledger.logsigner import LogSigner
+from ledger.note import add_signature_lines, parse_note
 from ledger.receipts import Receipt
 from ledger.state import KeyRecord, signer_public_key
 from ledger.statements import check_fresh, decode_login, decode_statement
@@ -28,6 +30,9 @@ from ledger.storage.schema import login_nonces, party_contacts
 from ledger.storage.sequencer import AppendResult, Sequencer, Submission, read_receipt
 
 log = logging.getLogger(__name__)
+
+# Keeps every entry under the 64 KiB that a tlog-tiles entry bundle can carry.
+MAX_PAYLOAD_BYTES = 45_000
 
 
 @dataclass
@@ -59,7 +64,14 @@ class LedgerService:
             raise SignatureError(
                 f"a statement carries exactly one signature, got {len(envelope.signatures)}"
             )
-        return dsse.payload_bytes(envelope), envelope.signatures[0].keyid
+        payload = dsse.payload_bytes(envelope)
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            raise StatementRejected(
+                "statement-too-large",
+                f"a statement is at most {MAX_PAYLOAD_BYTES} bytes, got {len(payload)}",
+                status=413,
+            )
+        return payload, envelope.signatures[0].keyid
 
     def verify(
         self,
@@ -227,6 +239,74 @@ class LedgerService:
         if head is None:
             raise NotFound("the log has no checkpoint yet")
         return head
+
+    def checkpoint_note(self, tree_size: int | None = None, *, cosigned: bool = False) -> str:
+        """A checkpoint (default: the newest; `cosigned`: the newest that witnesses cosigned)
+        with every cosignature collected for it."""
+        with self.engine.connect() as conn:
+            if tree_size is None and cosigned:
+                tree_size = store.latest_cosigned_size(conn)
+                if tree_size is None:
+                    raise NotFound("no checkpoint has been cosigned yet")
+            head = (
+                store.latest_checkpoint(conn)
+                if tree_size is None
+                else store.checkpoint_at(conn, tree_size)
+            )
+            if head is None:
+                raise NotFound(f"no checkpoint of size {tree_size}")
+            lines = store.cosignature_lines(conn, head.tree_size)
+        return add_signature_lines(head.note, lines) if lines else head.note
+
+    def add_cosignature(self, tree_size: int, line: str) -> tuple[str, int, bool]:
+        """Accept a witness's cosignature of checkpoint `tree_size`: (party, timestamp, new).
+
+        Only parties with the witness role may cosign; the line must verify against one of
+        their active keys. Stored off the ledger, in an append-only table.
+        """
+        with self.engine.begin() as conn:
+            head = store.checkpoint_at(conn, tree_size)
+            if head is None:
+                raise NotFound(f"no checkpoint of size {tree_size}")
+            body = parse_note(head.note).text
+            signature = parse_cosignature_line(head.note, line)
+            for party_id, keyid, public_key in catalog.witness_keys(conn):
+                if cosigner_key_id(signature.name, public_key) != signature.key_id:
+                    continue
+                cosig = verify_cosignature(body, signature, signature.name, public_key)
+                created = store.insert_cosignature(
+                    conn,
+                    tree_size,
+                    keyid,
+                    cosig.timestamp,
+                    party_id,
+                    cosig.name,
+                    cosig.line,
+                    format_rfc3339_utc(datetime.now(UTC)),
+                )
+                return party_id, cosig.timestamp, created
+        raise StatementRejected(
+            "role-required",
+            "this cosignature is not by the active key of a party with the witness role",
+            status=403,
+        )
+
+    def tile(self, level: int, n: int, width: int) -> bytes:
+        """Tile (level, n) of the newest tree, exactly `width` hashes wide (tlog-tiles)."""
+        with self.engine.connect() as conn:
+            size = store.tree_size(conn)
+            if tiles.tile_width(level, n, size) < width:
+                raise NotFound(f"tile {level}/{n} of width {width} does not exist yet")
+            hashes = store.node_range(conn, tiles.TILE_HEIGHT * level, n * tiles.TILE_WIDTH, width)
+        return b"".join(hashes)
+
+    def entry_bundle(self, n: int, width: int) -> bytes:
+        with self.engine.connect() as conn:
+            size = store.tree_size(conn)
+            if tiles.tile_width(0, n, size) < width:
+                raise NotFound(f"entry bundle {n} of width {width} does not exist yet")
+            entries = store.entries_range(conn, n * tiles.TILE_WIDTH, width)
+        return tiles.bundle([e.entry for e in entries])
 
     def entry(self, index: int) -> store.StoredEntry:
         with self.engine.connect() as conn:

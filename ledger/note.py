@@ -39,14 +39,14 @@ def _is_valid_name(name: str) -> bool:
     return bool(name) and _is_clean(name) and not any(c == "+" or c.isspace() for c in name)
 
 
-def _check_name(name: str) -> None:
+def check_key_name(name: str) -> None:
     if not _is_valid_name(name):
         raise NoteError(f"invalid key name {name!r}: must be non-empty, without spaces or '+'")
 
 
 def note_key_id(name: str, public_key: bytes) -> bytes:
     """Ed25519 key id: SHA-256(name || 0x0A || 0x01 || public key)[:4]."""
-    _check_name(name)
+    check_key_name(name)
     return hashlib.sha256(name.encode() + b"\n" + bytes([ED25519_TYPE]) + public_key).digest()[:4]
 
 
@@ -113,7 +113,7 @@ def parse_vkey(s: str) -> NoteVerifier:
     if len(parts) != 3:
         raise NoteError("verifier key must be <name>+<key id>+<key>")
     name, key_id, key = parts
-    _check_name(name)
+    check_key_name(name)
     return NoteVerifier(name, _parse_key_id(key_id), _parse_typed_key(key, "verifier key"))
 
 
@@ -128,7 +128,7 @@ def parse_skey(s: str) -> tuple[str, bytes]:
     if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
         raise NoteError("signer key must be PRIVATE+KEY+<name>+<key id>+<key>")
     name, key_id, key = parts[2:]
-    _check_name(name)
+    check_key_name(name)
     expected = _parse_key_id(key_id)
     seed = _parse_typed_key(key, "signer key")
     computed = note_key_id(name, nacl.signing.SigningKey(seed).verify_key.encode())
@@ -143,7 +143,7 @@ def parse_skey(s: str) -> tuple[str, bytes]:
 
 def signature_line(name: str, key_id: bytes, signature: bytes) -> str:
     """One signature line ``— <name> <base64(key id || signature)>`` with its newline."""
-    _check_name(name)
+    check_key_name(name)
     if len(key_id) != KEY_ID_SIZE or not signature:
         raise NoteError(f"a signature needs a {KEY_ID_SIZE}-byte key id and non-empty bytes")
     return f"{_EM_DASH} {name} {base64.b64encode(key_id + signature).decode()}\n"

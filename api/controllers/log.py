@@ -5,16 +5,33 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, MediaType, get
+from litestar import Controller, MediaType, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import PathParameter, QueryParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.status_codes import HTTP_201_CREATED
 
 from api.service import LedgerService
+from ledger import tiles
 from ledger.encoding import b64encode
 from ledger.receipts import Receipt
 from ledger.storage.store import StoredEntry
 
 MAX_ENTRIES_PER_PAGE = 1000
+
+
+NO_STORE = {"cache-control": "no-store"}
+
+
+class CosignatureIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    tree_size: Annotated[int, msgspec.Meta(ge=0, le=2**62)]
+    cosignature: Annotated[str, msgspec.Meta(max_length=1000)]  # one note signature line
+
+
+class CosignatureOut(msgspec.Struct, frozen=True):
+    tree_size: int
+    witness_party_id: str
+    timestamp: int
+    created: bool
 
 
 class EntryBody(msgspec.Struct, frozen=True):
@@ -62,9 +79,33 @@ class LogController(Controller):
     @get(
         "/checkpoint", media_type=MediaType.TEXT, operation_id="getCheckpoint", sync_to_thread=True
     )
-    def checkpoint(self, ledger: Ledger) -> str:
-        """The newest checkpoint, a C2SP signed note."""
-        return ledger.checkpoint().note
+    def checkpoint(
+        self, ledger: Ledger, cosigned: Annotated[bool, QueryParameter()] = False
+    ) -> Response[str]:
+        """The newest checkpoint, a C2SP signed note, with the witness cosignatures collected
+        for it (`cosigned=true`: the newest checkpoint that has any)."""
+        return Response(ledger.checkpoint_note(cosigned=cosigned), headers=NO_STORE)
+
+    @get(
+        "/checkpoints/{tree_size:int}",
+        media_type=MediaType.TEXT,
+        operation_id="getCheckpointAt",
+        sync_to_thread=True,
+    )
+    def checkpoint_at(self, ledger: Ledger, tree_size: Annotated[int, PathParameter(ge=0)]) -> str:
+        """The checkpoint the log signed at `tree_size`, with its cosignatures."""
+        return ledger.checkpoint_note(tree_size)
+
+    @post(
+        "/cosignatures",
+        operation_id="addCosignature",
+        status_code=HTTP_201_CREATED,
+        sync_to_thread=True,
+    )
+    def cosignature(self, ledger: Ledger, data: JSONBody[CosignatureIn]) -> CosignatureOut:
+        """A witness's cosignature (C2SP tlog-cosignature v1) of the checkpoint of `tree_size`."""
+        party_id, timestamp, created = ledger.add_cosignature(data.tree_size, data.cosignature)
+        return CosignatureOut(data.tree_size, party_id, timestamp, created)
 
     @get("/entries/{index:int}", operation_id="getEntry", sync_to_thread=True)
     def entry(self, ledger: Ledger, index: EntryIndex) -> EntryBody:
@@ -107,3 +148,45 @@ class LogController(Controller):
         """RFC 9162 consistency proof between tree sizes `first` and `second` (default: newest)."""
         size, hashes = ledger.consistency_proof(first, second)
         return ConsistencyProofBody(first, size, [b64encode(h) for h in hashes])
+
+
+IMMUTABLE = {"cache-control": "public, max-age=31536000, immutable"}
+TilePath = Annotated[str, PathParameter(max_length=100)]
+
+
+class TilesController(Controller):
+    """The log as C2SP tlog-tiles, for monitors and witnesses that speak it."""
+
+    path = "/"
+    tags = ["tlog-tiles"]
+
+    @get(
+        "/checkpoint",
+        media_type=MediaType.TEXT,
+        operation_id="tilesCheckpoint",
+        sync_to_thread=True,
+    )
+    def checkpoint(self, ledger: Ledger) -> Response[str]:
+        return Response(
+            ledger.checkpoint_note(),
+            media_type="text/plain; charset=utf-8",
+            headers=NO_STORE,
+        )
+
+    @get("/tile/entries/{index:path}", operation_id="entryBundle", sync_to_thread=True)
+    def entries(self, ledger: Ledger, index: TilePath) -> Response[bytes]:
+        """An entry bundle: uint16-length-prefixed entries, 256 per full bundle."""
+        n, width = tiles.parse_index(index.lstrip("/"))
+        return Response(
+            ledger.entry_bundle(n, width), media_type="application/octet-stream", headers=IMMUTABLE
+        )
+
+    @get("/tile/{level:int}/{index:path}", operation_id="tile", sync_to_thread=True)
+    def tile(
+        self, ledger: Ledger, level: Annotated[int, PathParameter(ge=0, le=63)], index: TilePath
+    ) -> Response[bytes]:
+        """Tile (level, N): consecutive hashes of subtrees of height 8 x level."""
+        n, width = tiles.parse_index(index.lstrip("/"))
+        return Response(
+            ledger.tile(level, n, width), media_type="application/octet-stream", headers=IMMUTABLE
+        )

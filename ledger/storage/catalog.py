@@ -301,3 +301,13 @@ def due_for_certification(conn: Connection, now: str, limit: int = 100) -> list[
         .limit(limit)
     )
     return [r[0] for r in rows]
+
+
+def witness_keys(conn: Connection) -> list[tuple[str, str, bytes]]:
+    """(party id, keyid, public key) of every active key of every party with the witness role."""
+    rows = conn.execute(
+        select(party_keys.c.party_id, party_keys.c.keyid, party_keys.c.public_key)
+        .join(party_roles, party_roles.c.party_id == party_keys.c.party_id)
+        .where(party_roles.c.role == "witness", party_keys.c.revoked_index.is_(None))
+    )
+    return [(r[0], r[1], bytes(r[2])) for r in rows]

@@ -49,6 +49,19 @@ checkpoints = Table(
     Column("created_at", Text, nullable=False),
 )
 
+# Append-only: witnesses' cosignatures of checkpoints (C2SP tlog-cosignature).
+cosignatures = Table(
+    "cosignatures",
+    metadata,
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("keyid", Text, primary_key=True),
+    Column("timestamp", BigInteger, primary_key=True, autoincrement=False),
+    Column("party_id", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("line", Text, nullable=False),
+    Column("received_at", Text, nullable=False),
+)
+
 # Projections: rebuilt from the ledger by replay.
 parties = Table(
     "parties",
@@ -300,7 +313,7 @@ payments = Table(
     Column("confirmed_at", Text),
 )
 
-APPEND_ONLY_TABLES = ("ledger_entries", "merkle_nodes", "checkpoints")
+APPEND_ONLY_TABLES = ("ledger_entries", "merkle_nodes", "checkpoints", "cosignatures")
 
 # Tables rebuilt from the ledger by replay, in an order that respects foreign keys.
 PROJECTION_TABLES = (

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, insert, or_, select, tuple_
+from sqlalchemy import Connection, and_, func, insert, or_, select, tuple_
 
 from ledger import merkle
 from ledger.merkle import CompactRange, NodeId
-from ledger.storage.schema import checkpoints, ledger_entries, merkle_nodes
+from ledger.storage.schema import checkpoints, cosignatures, ledger_entries, merkle_nodes
 
 # Keeps IN lists well under every driver's bound-parameter limit.
 _IN_CHUNK = 400
@@ -199,3 +199,72 @@ def used_nonces(conn: Connection, pairs: Sequence[tuple[str, str]]) -> set[tuple
         )
         found.update((k, n) for k, n in rows)
     return found
+
+
+# --- cosignatures and tiles -------------------------------------------------------------------
+
+
+def insert_cosignature(
+    conn: Connection,
+    tree_size: int,
+    keyid: str,
+    timestamp: int,
+    party_id: str,
+    name: str,
+    line: str,
+    received_at: str,
+) -> bool:
+    """Store a verified cosignature; False if that very cosignature was already stored."""
+    exists = conn.execute(
+        select(cosignatures.c.line).where(
+            cosignatures.c.tree_size == tree_size,
+            cosignatures.c.keyid == keyid,
+            cosignatures.c.timestamp == timestamp,
+        )
+    ).first()
+    if exists is not None:
+        return False
+    conn.execute(
+        insert(cosignatures).values(
+            tree_size=tree_size,
+            keyid=keyid,
+            timestamp=timestamp,
+            party_id=party_id,
+            name=name,
+            line=line,
+            received_at=received_at,
+        )
+    )
+    return True
+
+
+def cosignature_lines(conn: Connection, tree_size: int) -> list[str]:
+    """The newest cosignature of each witness key on the checkpoint of `tree_size`."""
+    rows = conn.execute(
+        select(cosignatures.c.keyid, cosignatures.c.line)
+        .where(cosignatures.c.tree_size == tree_size)
+        .order_by(cosignatures.c.keyid, cosignatures.c.timestamp.desc())
+    )
+    newest: dict[str, str] = {}
+    for keyid, line in rows:
+        newest.setdefault(keyid, line)
+    return list(newest.values())
+
+
+def latest_cosigned_size(conn: Connection) -> int | None:
+    size = conn.execute(select(func.max(cosignatures.c.tree_size))).scalar_one()
+    return None if size is None else int(size)
+
+
+def node_range(conn: Connection, level: int, start: int, count: int) -> list[bytes]:
+    """Stored hashes at `level` for indices [start, start + count), in order."""
+    rows = conn.execute(
+        select(merkle_nodes.c.hash)
+        .where(
+            merkle_nodes.c.level == level,
+            merkle_nodes.c.idx >= start,
+            merkle_nodes.c.idx < start + count,
+        )
+        .order_by(merkle_nodes.c.idx)
+    )
+    return [bytes(r[0]) for r in rows]
