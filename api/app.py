@@ -12,6 +12,7 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 
 import ledger
+from api.controllers.audit import AuditController
 from api.controllers.log import LogController, TilesController
 from api.controllers.market import ExportController, MarketController
 from api.controllers.registry import AssetController, PartyController, RegistryObjectController
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
             MarketController,
             ExportController,
             TilesController,
+            AuditController,
         ],
         dependencies={
             "ledger": Provide(lambda: ledger_service, use_cache=True, sync_to_thread=False),
