@@ -75,6 +75,7 @@ class AssetDetail(AssetSummary, frozen=True):
     derived_from: list[str] = []
     derived_into: list[str] = []
     open_objections: int = 0
+    open_disputes: int = 0
     # Private: only the owner, regulators and the operator see these.
     declared_cost_minor: int | None = None
     declared_cost_currency: str | None = None
@@ -199,6 +200,28 @@ class Payment(msgspec.Struct, frozen=True):
     confirmed_at: str | None
 
 
+class Dispute(msgspec.Struct, frozen=True):
+    dispute_id: str
+    licence_id: str
+    asset_id: str
+    opened_by: str
+    respondent: str
+    grounds: str
+    evidence_fingerprint: str | None
+    status: str
+    answer: str | None
+    decision: str | None
+    refund_minor: int | None
+    refund_currency: str | None
+    revoked_licence: bool | None
+    usage_correction: int | None
+    opened_index: int
+    opened_at: str
+    answered_index: int | None
+    resolved_index: int | None
+    receipts: list[Receipt] = []
+
+
 class Licence(msgspec.Struct, frozen=True):
     licence_id: str
     offer_id: str
@@ -226,6 +249,7 @@ class Licence(msgspec.Struct, frozen=True):
     paid_minor: int = 0  # recorded by the buyer, confirmed or not
     confirmed_minor: int = 0  # confirmed by the seller
     payments: list[Payment] = []
+    disputes: list[Dispute] = []
 
 
 class UsageDay(msgspec.Struct, frozen=True):

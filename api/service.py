@@ -26,7 +26,7 @@ from ledger.state import KeyRecord, signer_public_key
 from ledger.statements import check_fresh, decode_login, decode_statement
 from ledger.storage import catalog, market, store
 from ledger.storage.projections import SqlView
-from ledger.storage.schema import login_nonces, party_contacts
+from ledger.storage.schema import login_nonces, party_contacts, refusals
 from ledger.storage.sequencer import AppendResult, Sequencer, Submission, read_receipt
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,27 @@ class LedgerService:
 
     async def submit(self, envelope: Envelope, kinds: frozenset[str] | None = None) -> AppendResult:
         submission = self.verify(envelope, kinds=kinds)
-        return await asyncio.wrap_future(self.sequencer.submit(submission))
+        try:
+            return await asyncio.wrap_future(self.sequencer.submit(submission))
+        except StatementRejected as exc:
+            await asyncio.to_thread(self.record_refusal, submission, exc)
+            raise
+
+    def record_refusal(self, submission: Submission, exc: StatementRejected) -> None:
+        """Keep (off the ledger) what the rules refused, for regulators' alerts."""
+        statement = submission.statement
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(refusals).values(
+                    at=format_rfc3339_utc(datetime.now(UTC)),
+                    signer_keyid=submission.signer_keyid,
+                    kind=statement.kind,
+                    code=exc.code,
+                    licence_id=getattr(statement, "licence_id", None),
+                    asset_id=getattr(statement, "asset_id", None),
+                    detail=exc.message[:1000],
+                )
+            )
 
     def sign_as_ledger(self, statement: dict[str, Any]) -> Submission:
         """A statement signed by the log key itself (certifications, expiries)."""

@@ -214,6 +214,36 @@ class PaymentConfirmed(_Event, frozen=True):
     payment_id: str
 
 
+class DisputeOpened(_Event, frozen=True):
+    dispute_id: str
+    licence_id: str
+    asset_id: str
+    opened_by: str
+    respondent: str
+    grounds: str
+    evidence_fingerprint: str | None
+
+
+class DisputeAnswered(_Event, frozen=True):
+    dispute_id: str
+    answer: str
+
+
+class DisputeResolved(_Event, frozen=True):
+    dispute_id: str
+    decision: str
+    refund: Money | None
+    revoke_licence: bool
+    usage_correction: int
+
+
+class UsageCorrected(_Event, frozen=True):
+    """A remedy: `units` taken off a licence's metered usage."""
+
+    licence_id: str
+    units: int
+
+
 Event: TypeAlias = (
     PartyRegistered
     | ContactCommitted
@@ -243,4 +273,8 @@ Event: TypeAlias = (
     | UsageRecorded
     | PaymentRecorded
     | PaymentConfirmed
+    | DisputeOpened
+    | DisputeAnswered
+    | DisputeResolved
+    | UsageCorrected
 )

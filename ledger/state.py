@@ -108,6 +108,15 @@ class KeyView(Protocol):
     def key(self, keyid: str) -> KeyRecord | None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class DisputeRecord:
+    dispute_id: str
+    licence_id: str
+    opened_by: str
+    respondent: str
+    status: str  # open | answered | resolved
+
+
 class LedgerView(KeyView, Protocol):
     """Read access to the projected state that decisions need."""
 
@@ -144,6 +153,8 @@ class LedgerView(KeyView, Protocol):
     def is_gateway(self, asset_id: str, party_id: str) -> bool: ...
 
     def payment(self, payment_id: str) -> PaymentRecord | None: ...
+
+    def dispute(self, dispute_id: str) -> DisputeRecord | None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -365,6 +365,36 @@ class PaymentConfirm(Statement, frozen=True, tag="payment.confirm"):
     payment_id: Id
 
 
+# --- disputes -------------------------------------------------------------------------------------
+
+
+class DisputeOpen(Statement, frozen=True, tag="dispute.open"):
+    """Either party to a licence says something went wrong (e.g. data not matching its
+    fingerprint, usage beyond the licence)."""
+
+    licence_id: Id
+    grounds: Grounds
+    evidence_fingerprint: Sha256Hex | None = None
+
+
+class DisputeAnswer(Statement, frozen=True, tag="dispute.answer"):
+    """The other party's answer."""
+
+    dispute_id: Id
+    answer: Grounds
+
+
+class DisputeResolve(Statement, frozen=True, tag="dispute.resolve"):
+    """A regulator's decision and remedy: a refund, revoking the licence, and/or taking units
+    off the licence's metered usage."""
+
+    dispute_id: Id
+    decision: Grounds
+    refund: Money | None = None
+    revoke_licence: bool = False
+    usage_correction: Count = 0
+
+
 AnyStatement: TypeAlias = (
     PartyRegister
     | PartySetContact
@@ -395,6 +425,9 @@ AnyStatement: TypeAlias = (
     | UsageReport
     | PaymentRecord
     | PaymentConfirm
+    | DisputeOpen
+    | DisputeAnswer
+    | DisputeResolve
 )
 STATEMENT_KINDS: tuple[type[Statement], ...] = (
     PartyRegister,
@@ -426,6 +459,9 @@ STATEMENT_KINDS: tuple[type[Statement], ...] = (
     UsageReport,
     PaymentRecord,
     PaymentConfirm,
+    DisputeOpen,
+    DisputeAnswer,
+    DisputeResolve,
 )
 
 KNOWN_KINDS = frozenset(str(t.__struct_config__.tag) for t in STATEMENT_KINDS)

@@ -150,3 +150,73 @@ def test_bundles_verify_offline_and_fail_when_altered(world: World) -> None:
         with pytest.raises(BundleError):
             verify_bundle(bad, verifier)
         assert name
+
+
+def test_a_dispute_from_opening_to_a_remedy(world: World) -> None:
+    from tests.world import refused
+
+    m, licence_id, _ = _market_with_a_deal(world)
+    refused(
+        world,
+        "not-a-party",
+        403,
+        lambda: m.sign(m.other, "dispute.open", licence_id=licence_id, grounds="x"),
+    )
+    dispute = m.sign(
+        m.buyer,
+        "dispute.open",
+        licence_id=licence_id,
+        grounds="the delivered file does not match the registered fingerprint",
+        evidence_fingerprint="ab" * 32,
+    ).id
+    assert world.client().get_json(f"/v1/assets/{m.asset}")["open_disputes"] == 1
+    assert [d["dispute_id"] for d in m.licence(licence_id)["disputes"]] == [dispute]
+    refused(
+        world,
+        "not-the-respondent",
+        403,
+        lambda: m.sign(m.buyer, "dispute.answer", dispute_id=dispute, answer="x"),
+    )
+    m.sign(m.owner, "dispute.answer", dispute_id=dispute, answer="we sent version 2 by mistake")
+    regulator = world.regulator()
+    refused(
+        world,
+        "role-required",
+        403,
+        lambda: m.sign(m.owner, "dispute.resolve", dispute_id=dispute, decision="x"),
+    )
+    refused(
+        world,
+        "correction-too-large",
+        422,
+        lambda: m.sign(
+            regulator, "dispute.resolve", dispute_id=dispute, decision="x", usage_correction=6
+        ),
+    )
+    m.sign(
+        regulator,
+        "dispute.resolve",
+        dispute_id=dispute,
+        decision="seller at fault",
+        refund={"amount_minor": 5_000, "currency": "CNY"},
+        revoke_licence=True,
+        usage_correction=5,
+    )
+    licence = m.licence(licence_id)
+    assert licence["status"] == "revoked" and licence["units_used"] == 0
+    seen = world.client(m.owner).get_json(f"/v1/disputes/{dispute}")
+    assert (
+        seen["status"] == "resolved"
+        and seen["refund_minor"] == 5_000
+        and len(seen["receipts"]) == 3
+    )
+    assert world.client().get_json(f"/v1/assets/{m.asset}")["open_disputes"] == 0
+    with pytest.raises(ApiError) as denied:
+        world.client(m.other).get_json(f"/v1/disputes/{dispute}")
+    assert denied.value.status == 403
+    refused(
+        world,
+        "dispute-resolved",
+        409,
+        lambda: m.sign(regulator, "dispute.resolve", dispute_id=dispute, decision="again"),
+    )

@@ -12,7 +12,7 @@ from litestar.params import PathParameter, QueryParameter
 from api.auth import Principal
 from api.deps import Ledger, Reader, forbid, require_reader
 from api.problems import NotFound
-from api.schemas import Licence, Offer, Payment, UsageSummary, convert
+from api.schemas import Dispute, Licence, Offer, Payment, UsageSummary, convert
 from api.service import LedgerService
 from ledger.storage import catalog, export, market
 
@@ -135,6 +135,19 @@ class MarketController(Controller):
             },
             UsageSummary,
         )
+
+    @get("/disputes/{dispute_id:str}", operation_id="getDispute", sync_to_thread=True)
+    def get_dispute(self, ledger: Ledger, reader: Reader, dispute_id: HexId) -> Dispute:
+        """A dispute and its timeline (a receipt per step): the licence's parties and regulators."""
+        who = require_reader(reader)
+        with ledger.engine.connect() as conn:
+            found = market.dispute(conn, dispute_id)
+        if found is None:
+            raise NotFound(f"no dispute {dispute_id}")
+        _licence_for(ledger, who, found["licence_id"])  # same visibility as the licence
+        steps = ("opened_index", "answered_index", "resolved_index")
+        found["receipts"] = ledger.receipts([found[s] for s in steps if found[s] is not None])
+        return convert(found, Dispute)
 
     @get("/payments/{payment_id:str}", operation_id="getPayment", sync_to_thread=True)
     def get_payment(self, ledger: Ledger, reader: Reader, payment_id: HexId) -> Payment:

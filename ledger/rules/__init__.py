@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ledger.errors import StatementRejected
 from ledger.events import AssetTouched, Event
-from ledger.rules import assets, licences, parties, rights
+from ledger.rules import assets, disputes, licences, parties, rights
 from ledger.rules.common import Rule, resolve_signer
 from ledger.state import Context, LedgerView
 from ledger.statements import AnyStatement, PartyRegister
@@ -18,6 +18,7 @@ _RULES: dict[str, Rule] = {
     **assets.RULES,
     **rights.RULES,
     **licences.RULES,
+    **disputes.RULES,
 }
 
 

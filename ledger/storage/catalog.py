@@ -15,6 +15,7 @@ from ledger.storage.schema import (
     asset_versions,
     assets,
     conflicts,
+    disputes,
     objections,
     parties,
     party_contacts,
@@ -150,6 +151,13 @@ def asset(conn: Connection, asset_id: str, *, private: bool) -> dict[str, Any] |
             select(asset_lineage.c.asset_id).where(asset_lineage.c.parent_id == asset_id)
         )
     ]
+    found["open_disputes"] = int(
+        conn.execute(
+            select(func.count())
+            .select_from(disputes)
+            .where(disputes.c.asset_id == asset_id, disputes.c.status != "resolved")
+        ).scalar_one()
+    )
     found["open_objections"] = int(
         conn.execute(
             select(func.count())

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, func, or_, select
 
 from ledger.storage.catalog import row_dict
-from ledger.storage.schema import licences, offers, payments, usage_reports
+from ledger.storage.schema import disputes, licences, offers, payments, usage_reports
 
 MAX_PAGE = 200
 
@@ -47,6 +47,7 @@ def licence(conn: Connection, licence_id: str) -> dict[str, Any] | None:
     by_status = {status: int(total or 0) for status, total, _ in totals}
     found["paid_minor"] = sum(by_status.values())
     found["confirmed_minor"] = by_status.get("confirmed", 0)
+    found["disputes"] = disputes_of(conn, licence_id=licence_id)
     found["payments"] = [
         row_dict(r)
         for r in conn.execute(
@@ -116,3 +117,19 @@ def due_for_expiry(conn: Connection, now: str, limit: int = 100) -> list[str]:
         .limit(limit)
     )
     return [r[0] for r in rows]
+
+
+def disputes_of(
+    conn: Connection, *, licence_id: str | None = None, asset_id: str | None = None
+) -> list[dict[str, Any]]:
+    query = select(disputes).order_by(disputes.c.opened_index)
+    if licence_id:
+        query = query.where(disputes.c.licence_id == licence_id)
+    if asset_id:
+        query = query.where(disputes.c.asset_id == asset_id)
+    return [row_dict(r) for r in conn.execute(query)]
+
+
+def dispute(conn: Connection, dispute_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(disputes).where(disputes.c.dispute_id == dispute_id)).first()
+    return None if row is None else row_dict(row)

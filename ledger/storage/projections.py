@@ -18,6 +18,7 @@ from ledger.encoding import format_rfc3339_utc, parse_rfc3339_utc
 from ledger.state import (
     AssetRecord,
     ConflictRecord,
+    DisputeRecord,
     KeyRecord,
     LicenceRecord,
     ObjectionRecord,
@@ -33,6 +34,7 @@ from ledger.storage.schema import (
     assets,
     assets_search,
     conflicts,
+    disputes,
     gateways,
     licences,
     objections,
@@ -189,6 +191,17 @@ class SqlView:
             )
         ).first()
         return None if row is None else PaymentRecord(payment_id, row[0], row[1])
+
+    def dispute(self, dispute_id: str) -> DisputeRecord | None:
+        row = self._conn.execute(
+            select(
+                disputes.c.licence_id,
+                disputes.c.opened_by,
+                disputes.c.respondent,
+                disputes.c.status,
+            ).where(disputes.c.dispute_id == dispute_id)
+        ).first()
+        return None if row is None else DisputeRecord(dispute_id, *row)
 
 
 _policy_decoder = msgspec.json.Decoder(Policy)
@@ -641,6 +654,55 @@ def _payment_confirmed(conn: Connection, e: ev.PaymentConfirmed, m: EntryMeta) -
     )
 
 
+def _dispute_opened(conn: Connection, e: ev.DisputeOpened, m: EntryMeta) -> None:
+    conn.execute(
+        insert(disputes).values(
+            dispute_id=e.dispute_id,
+            licence_id=e.licence_id,
+            asset_id=e.asset_id,
+            opened_by=e.opened_by,
+            respondent=e.respondent,
+            grounds=e.grounds,
+            evidence_fingerprint=e.evidence_fingerprint,
+            status="open",
+            opened_index=m.index,
+            opened_at=m.integrated_at,
+        )
+    )
+
+
+def _dispute_answered(conn: Connection, e: ev.DisputeAnswered, m: EntryMeta) -> None:
+    conn.execute(
+        update(disputes)
+        .where(disputes.c.dispute_id == e.dispute_id)
+        .values(status="answered", answer=e.answer, answered_index=m.index)
+    )
+
+
+def _dispute_resolved(conn: Connection, e: ev.DisputeResolved, m: EntryMeta) -> None:
+    conn.execute(
+        update(disputes)
+        .where(disputes.c.dispute_id == e.dispute_id)
+        .values(
+            status="resolved",
+            decision=e.decision,
+            refund_minor=e.refund.amount_minor if e.refund else None,
+            refund_currency=e.refund.currency if e.refund else None,
+            revoked_licence=e.revoke_licence,
+            usage_correction=e.usage_correction,
+            resolved_index=m.index,
+        )
+    )
+
+
+def _usage_corrected(conn: Connection, e: ev.UsageCorrected, m: EntryMeta) -> None:
+    conn.execute(
+        update(licences)
+        .where(licences.c.licence_id == e.licence_id)
+        .values(units_used=licences.c.units_used - e.units, updated_index=m.index)
+    )
+
+
 _APPLY: dict[type[Any], Callable[[Connection, Any, EntryMeta], None]] = {
     ev.PartyRegistered: _party_registered,
     ev.ContactCommitted: _contact_committed,
@@ -670,4 +732,8 @@ _APPLY: dict[type[Any], Callable[[Connection, Any, EntryMeta], None]] = {
     ev.UsageRecorded: _usage_recorded,
     ev.PaymentRecorded: _payment_recorded,
     ev.PaymentConfirmed: _payment_confirmed,
+    ev.DisputeOpened: _dispute_opened,
+    ev.DisputeAnswered: _dispute_answered,
+    ev.DisputeResolved: _dispute_resolved,
+    ev.UsageCorrected: _usage_corrected,
 }

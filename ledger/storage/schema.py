@@ -313,6 +313,48 @@ payments = Table(
     Column("confirmed_at", Text),
 )
 
+disputes = Table(
+    "disputes",
+    metadata,
+    Column("dispute_id", Text, primary_key=True),
+    Column("licence_id", Text, nullable=False),
+    Column("asset_id", Text, nullable=False),
+    Column("opened_by", Text, nullable=False),
+    Column("respondent", Text, nullable=False),
+    Column("grounds", Text, nullable=False),
+    Column("evidence_fingerprint", Text),
+    Column("status", Text, nullable=False),
+    Column("answer", Text),
+    Column("decision", Text),
+    Column("refund_minor", BigInteger),
+    Column("refund_currency", Text),
+    Column("revoked_licence", Boolean),
+    Column("usage_correction", BigInteger),
+    Column("opened_index", BigInteger, nullable=False),
+    Column("opened_at", Text, nullable=False),
+    Column("answered_index", BigInteger),
+    Column("resolved_index", BigInteger),
+)
+
+# Not a projection: statements the rules refused (nothing appended), for regulators' alerts.
+refusals = Table(
+    "refusals",
+    metadata,
+    Column(
+        "refusal_id",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("at", Text, nullable=False),
+    Column("signer_keyid", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("code", Text, nullable=False),
+    Column("licence_id", Text),
+    Column("asset_id", Text),
+    Column("detail", Text, nullable=False),
+)
+
 APPEND_ONLY_TABLES = ("ledger_entries", "merkle_nodes", "checkpoints", "cosignatures")
 
 # Tables rebuilt from the ledger by replay, in an order that respects foreign keys.
@@ -333,4 +375,5 @@ PROJECTION_TABLES = (
     gateways,
     usage_reports,
     payments,
+    disputes,
 )
