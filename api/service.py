@@ -15,6 +15,7 @@ from sqlalchemy import Engine, delete, insert, select
 from api.auth import Principal, TokenIssuer, session_expiry
 from api.problems import NotFound
 from ledger import dsse, tiles
+from ledger.alerts import Alert
 from ledger.cosignature import cosigner_key_id, parse_cosignature_line, verify_cosignature
 from ledger.dsse import Envelope
 from ledger.encoding import canonical_json, format_rfc3339_utc, parse_rfc3339_utc
@@ -24,7 +25,7 @@ from ledger.note import add_signature_lines, parse_note
 from ledger.receipts import Receipt
 from ledger.state import KeyRecord, signer_public_key
 from ledger.statements import check_fresh, decode_login, decode_statement
-from ledger.storage import catalog, market, store
+from ledger.storage import alert_data, catalog, market, store
 from ledger.storage.projections import SqlView
 from ledger.storage.schema import login_nonces, party_contacts, refusals
 from ledger.storage.sequencer import AppendResult, Sequencer, Submission, read_receipt
@@ -218,6 +219,10 @@ class LedgerService:
         if record is None:
             raise SignatureError(f"signed by unknown key {keyid}")
         return record
+
+    def alerts(self) -> list[Alert]:
+        with self.engine.connect() as conn:
+            return alert_data.compute(conn)
 
     # --- contact details (personal information, off the ledger) -------------------------------
 

@@ -48,6 +48,34 @@ class Timeline(msgspec.Struct, frozen=True):
     entries: list[Receipt]
 
 
+class AlertOut(msgspec.Struct, frozen=True):
+    kind: str
+    severity: str
+    reason: str
+    evidence: list[int]
+    asset_id: str | None
+    licence_id: str | None
+    parties: list[str]
+    refusals: list[int]
+    at: str
+
+
+class AlertList(msgspec.Struct, frozen=True):
+    alerts: list[AlertOut]
+
+
+AlertKind = Literal[
+    "price-outside-interval",
+    "wash-cycle",
+    "related-party-inflated",
+    "usage-burst-before-sale",
+    "repeated-refused-usage",
+    "personal-data-licence",
+    "conflicting-claim",
+    "frozen-asset-activity",
+]
+
+
 class AuditController(Controller):
     path = "/v1/audit"
     tags = ["audit"]
@@ -75,6 +103,31 @@ class AuditController(Controller):
         with ledger.engine.connect() as conn:
             rows, next_cursor = audit.search(conn, query)
         return SearchPage(kind, rows, next_cursor)
+
+    @get("/alerts", operation_id="auditAlerts", sync_to_thread=True)
+    def alerts(
+        self,
+        ledger: Ledger,
+        reader: Reader,
+        kind: Annotated[AlertKind | None, QueryParameter()] = None,
+        asset: HexOrNone = None,
+        licence: HexOrNone = None,
+        party: Annotated[str | None, QueryParameter(pattern=r"^[0-9a-f]{64}$")] = None,
+        severity: Annotated[Literal["info", "warning", "high"] | None, QueryParameter()] = None,
+    ) -> AlertList:
+        """Suspicious patterns, each with its evidence (entry indices) and a readable reason."""
+        require_regulator(reader)
+        found = ledger.alerts()
+        kept = [
+            a
+            for a in found
+            if (kind is None or a.kind == kind)
+            and (asset is None or a.asset_id == asset)
+            and (licence is None or a.licence_id == licence)
+            and (party is None or party in a.parties)
+            and (severity is None or a.severity == severity)
+        ]
+        return AlertList([msgspec.convert(a, AlertOut, from_attributes=True) for a in kept])
 
     @get("/timeline", operation_id="auditTimeline", sync_to_thread=True)
     def timeline(

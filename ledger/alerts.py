@@ -1,0 +1,355 @@
+"""Alerts for regulators: patterns in the market worth a person's look, each with its evidence
+(the entry indices, or the refused statements) and a reason a person can read.
+
+Pure: the detectors take plain records (read by `ledger.storage.alert_data`) and return alerts.
+Thresholds are parameters with defaults documented here, so a regulator can tune them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from statistics import median
+
+from ledger.encoding import parse_rfc3339_utc
+
+
+@dataclass(frozen=True)
+class Trade:
+    """A confirmed payment (a transaction) with what is needed to judge it."""
+
+    transaction_id: str
+    licence_id: str
+    asset_id: str
+    category: str
+    seller_id: str
+    buyer_id: str
+    at: str
+    price_minor: int
+    units: int | None  # the licence's quota; None = unlimited
+    index: int  # the payment.confirm entry
+    licence_index: int  # the licence.request entry
+
+
+@dataclass(frozen=True)
+class Usage:
+    asset_id: str
+    at: str
+    units: int
+    index: int
+
+
+@dataclass(frozen=True)
+class Refusal:
+    refusal_id: int
+    kind: str
+    code: str
+    licence_id: str | None
+    asset_id: str | None
+    at: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class PersonalLicence:
+    licence_id: str
+    asset_id: str
+    buyer_id: str
+    personal_info: str
+    lawful_basis: str | None
+    purpose: str
+    status: str
+    index: int
+
+
+@dataclass(frozen=True)
+class OpenConflict:
+    fingerprint: str
+    asset_ids: tuple[str, ...]
+    indices: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A valuation quote the ledger recorded (its statement's entry), for the deal check."""
+
+    asset_id: str
+    at: str
+    units: int | None
+    price_minor: int
+    low_minor: int
+    high_minor: int
+    index: int
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: str
+    severity: str  # info | warning | high
+    reason: str
+    evidence: tuple[int, ...]  # entry indices
+    asset_id: str | None = None
+    licence_id: str | None = None
+    parties: tuple[str, ...] = ()
+    refusals: tuple[int, ...] = field(default=())
+    at: str = ""
+
+
+def wash_cycles(trades: Sequence[Trade]) -> list[Alert]:
+    """Money going round: A sells to B and B sells to A (or A→B→C→A), on any assets."""
+    edges: dict[tuple[str, str], list[Trade]] = defaultdict(list)
+    for t in trades:
+        edges[(t.seller_id, t.buyer_id)].append(t)
+    alerts: list[Alert] = []
+    seen: set[frozenset[str]] = set()
+    for (a, b), forward in edges.items():
+        back = edges.get((b, a))
+        if back and frozenset((a, b)) not in seen:
+            seen.add(frozenset((a, b)))
+            involved = sorted(forward + back, key=lambda t: t.index)
+            alerts.append(_cycle_alert([a, b], involved))
+    successors: dict[str, set[str]] = defaultdict(set)
+    for a, b in edges:
+        successors[a].add(b)
+    for a, bs in successors.items():
+        for b in bs:
+            for c in successors.get(b, ()):
+                if c not in (a, b) and a in successors.get(c, ()):
+                    key = frozenset((a, b, c))
+                    if key not in seen:
+                        seen.add(key)
+                        involved = sorted(
+                            edges[(a, b)] + edges[(b, c)] + edges[(c, a)], key=lambda t: t.index
+                        )
+                        alerts.append(_cycle_alert([a, b, c], involved))
+    return alerts
+
+
+def _cycle_alert(parties: list[str], involved: list[Trade]) -> Alert:
+    path = " → ".join(p[:8] for p in [*parties, parties[0]])
+    total = sum(t.price_minor for t in involved)
+    return Alert(
+        kind="wash-cycle",
+        severity="high",
+        reason=(
+            f"circular trading {path}: {len(involved)} transactions worth {total} minor units "
+            "between the same parties"
+        ),
+        evidence=tuple(t.index for t in involved),
+        parties=tuple(sorted(parties)),
+        at=involved[-1].at,
+    )
+
+
+def _unit_price(t: Trade) -> float:
+    return t.price_minor / max(t.units or 1, 1)
+
+
+def related_party_inflated(
+    trades: Sequence[Trade],
+    related: Iterable[tuple[str, str]],
+    *,
+    factor: float = 3.0,
+) -> list[Alert]:
+    """Trades between related parties (they traded the other way, or moved rights between
+    them) at more than `factor` x the category's median unit price."""
+    pairs = {frozenset(p) for p in related}
+    for t in trades:
+        if any(o.seller_id == t.buyer_id and o.buyer_id == t.seller_id for o in trades):
+            pairs.add(frozenset((t.seller_id, t.buyer_id)))
+    by_category: dict[str, list[float]] = defaultdict(list)
+    for t in trades:
+        by_category[t.category].append(_unit_price(t))
+    medians = {c: median(v) for c, v in by_category.items()}
+    alerts = []
+    for t in trades:
+        typical = medians[t.category]
+        if frozenset((t.seller_id, t.buyer_id)) in pairs and _unit_price(t) > factor * typical:
+            alerts.append(
+                Alert(
+                    kind="related-party-inflated",
+                    severity="high",
+                    reason=(
+                        f"related parties traded at {_unit_price(t):.0f} per unit, "
+                        f"{_unit_price(t) / typical:.1f}x the {t.category} median of {typical:.0f}"
+                    ),
+                    evidence=(t.licence_index, t.index),
+                    asset_id=t.asset_id,
+                    licence_id=t.licence_id,
+                    parties=(t.seller_id, t.buyer_id),
+                    at=t.at,
+                )
+            )
+    return alerts
+
+
+def usage_burst_before_sale(
+    trades: Sequence[Trade],
+    usage: Sequence[Usage],
+    *,
+    window: timedelta = timedelta(days=7),
+    history: timedelta = timedelta(days=91),
+    factor: float = 5.0,
+    minimum: int = 100,
+) -> list[Alert]:
+    """Usage in the week before a sale far above the asset's usual weekly usage — statistics
+    pumped to lift the price."""
+    by_asset: dict[str, list[tuple[datetime, Usage]]] = defaultdict(list)
+    for u in usage:
+        by_asset[u.asset_id].append((parse_rfc3339_utc(u.at), u))
+    alerts = []
+    for t in trades:
+        sold = parse_rfc3339_utc(t.at)
+        recent = [u for at, u in by_asset.get(t.asset_id, []) if sold - window <= at < sold]
+        before = [
+            u for at, u in by_asset.get(t.asset_id, []) if sold - history <= at < sold - window
+        ]
+        burst = sum(u.units for u in recent)
+        weeks = (history - window) / window
+        usual = sum(u.units for u in before) / weeks
+        if burst >= minimum and burst > factor * max(usual, 1.0):
+            alerts.append(
+                Alert(
+                    kind="usage-burst-before-sale",
+                    severity="warning",
+                    reason=(
+                        f"{burst} units reported in the {window.days} days before a sale, "
+                        f"against a usual {usual:.0f} a week"
+                    ),
+                    evidence=(*(u.index for u in recent), t.index),
+                    asset_id=t.asset_id,
+                    licence_id=t.licence_id,
+                    at=t.at,
+                )
+            )
+    return alerts
+
+
+USAGE_REFUSALS = frozenset({"quota-exceeded", "licence-state", "outside-term", "asset-frozen"})
+
+
+def repeated_refused_usage(
+    refusals: Sequence[Refusal], licence_index: dict[str, int], *, threshold: int = 3
+) -> list[Alert]:
+    """A licensee whose usage reports keep being refused (over quota, after revocation...)."""
+    by_licence: dict[str, list[Refusal]] = defaultdict(list)
+    for r in refusals:
+        if r.kind == "usage.report" and r.code in USAGE_REFUSALS and r.licence_id:
+            by_licence[r.licence_id].append(r)
+    alerts = []
+    for licence_id, refused in by_licence.items():
+        if len(refused) >= threshold:
+            codes = ", ".join(sorted({r.code for r in refused}))
+            alerts.append(
+                Alert(
+                    kind="repeated-refused-usage",
+                    severity="warning",
+                    reason=f"{len(refused)} usage reports refused for this licence ({codes})",
+                    evidence=(licence_index[licence_id],) if licence_id in licence_index else (),
+                    licence_id=licence_id,
+                    refusals=tuple(r.refusal_id for r in refused),
+                    at=refused[-1].at,
+                )
+            )
+    return alerts
+
+
+def personal_data_licences(licences: Sequence[PersonalLicence]) -> list[Alert]:
+    """Every licence of personal data, with the lawful basis it declared (for review)."""
+    return [
+        Alert(
+            kind="personal-data-licence",
+            severity="info",
+            reason=(
+                f"licence of {lic.personal_info} data for purpose {lic.purpose!r}, "
+                f"lawful basis: {lic.lawful_basis or 'none declared'} (status {lic.status})"
+            ),
+            evidence=(lic.index,),
+            asset_id=lic.asset_id,
+            licence_id=lic.licence_id,
+            parties=(lic.buyer_id,),
+        )
+        for lic in licences
+    ]
+
+
+def conflicting_claims(conflicts: Sequence[OpenConflict]) -> list[Alert]:
+    return [
+        Alert(
+            kind="conflicting-claim",
+            severity="warning",
+            reason=(
+                f"{len(c.asset_ids)} registrations claim fingerprint {c.fingerprint[:16]}...; "
+                "a regulator must resolve it"
+            ),
+            evidence=c.indices,
+        )
+        for c in conflicts
+    ]
+
+
+def frozen_asset_activity(refusals: Sequence[Refusal]) -> list[Alert]:
+    by_asset: dict[str, list[Refusal]] = defaultdict(list)
+    for r in refusals:
+        if r.code == "asset-frozen":
+            by_asset[r.asset_id or r.licence_id or ""].append(r)
+    return [
+        Alert(
+            kind="frozen-asset-activity",
+            severity="warning",
+            reason=(
+                f"{len(rs)} attempts on a frozen asset: " + ", ".join(sorted({r.kind for r in rs}))
+            ),
+            evidence=(),
+            asset_id=rs[0].asset_id,
+            licence_id=rs[0].licence_id,
+            refusals=tuple(r.refusal_id for r in rs),
+            at=rs[-1].at,
+        )
+        for rs in by_asset.values()
+    ]
+
+
+def price_outside_interval(trades: Sequence[Trade], quotes: Sequence[Quote]) -> list[Alert]:
+    """Deals agreed outside the 90% interval of the last valuation quote before them."""
+    by_asset: dict[str, list[Quote]] = defaultdict(list)
+    for q in sorted(quotes, key=lambda q: q.index):
+        by_asset[q.asset_id].append(q)
+    alerts = []
+    for t in trades:
+        before = [q for q in by_asset.get(t.asset_id, []) if q.index < t.index]
+        if not before:
+            continue
+        q = before[-1]
+        if not q.low_minor <= t.price_minor <= q.high_minor:
+            side = "above" if t.price_minor > q.high_minor else "below"
+            alerts.append(
+                Alert(
+                    kind="price-outside-interval",
+                    severity="warning",
+                    reason=(
+                        f"agreed {t.price_minor}, {side} the 90% interval "
+                        f"[{q.low_minor}, {q.high_minor}] of the quote at entry {q.index}"
+                    ),
+                    evidence=(q.index, t.licence_index, t.index),
+                    asset_id=t.asset_id,
+                    licence_id=t.licence_id,
+                    parties=(t.seller_id, t.buyer_id),
+                    at=t.at,
+                )
+            )
+    return alerts
+
+
+ALERT_KINDS = (
+    "price-outside-interval",
+    "wash-cycle",
+    "related-party-inflated",
+    "usage-burst-before-sale",
+    "repeated-refused-usage",
+    "personal-data-licence",
+    "conflicting-claim",
+    "frozen-asset-activity",
+)
