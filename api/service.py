@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import polars as pl
 from sqlalchemy import Engine, delete, insert, select
 
 from api.auth import Principal, TokenIssuer, session_expiry
@@ -25,10 +26,11 @@ from ledger.note import add_signature_lines, parse_note
 from ledger.receipts import Receipt
 from ledger.state import KeyRecord, signer_public_key
 from ledger.statements import check_fresh, decode_login, decode_statement
-from ledger.storage import alert_data, catalog, market, store
+from ledger.storage import alert_data, catalog, export, market, store
 from ledger.storage.projections import SqlView
 from ledger.storage.schema import login_nonces, party_contacts, refusals
 from ledger.storage.sequencer import AppendResult, Sequencer, Submission, read_receipt
+from valuation.market_statistics import market_statistics
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +221,14 @@ class LedgerService:
         if record is None:
             raise SignatureError(f"signed by unknown key {keyid}")
         return record
+
+    def market_statistics(self) -> pl.DataFrame:
+        with self.engine.connect() as conn:
+            frames = {
+                table: pl.concat(list(export.chunks(conn, table)) or [export.frame(table, [])])
+                for table in ("transactions", "assets")
+            }
+        return market_statistics(frames["transactions"], frames["assets"])
 
     def alerts(self) -> list[Alert]:
         with self.engine.connect() as conn:

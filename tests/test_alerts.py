@@ -72,7 +72,7 @@ class TestRelatedPartyInflated:
 class TestUsageBurst:
     def usage(self, burst: int) -> list[al.Usage]:
         steady = [al.Usage("a1", at(-80 + 7 * w), 20, w) for w in range(10)]
-        return steady + [al.Usage("a1", at(-2), burst, 99)]
+        return [*steady, al.Usage("a1", at(-2), burst, 99)]
 
     def test_a_burst_right_before_a_sale(self) -> None:
         found = al.usage_burst_before_sale([trade(1, "S", "B")], self.usage(5000))

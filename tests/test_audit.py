@@ -220,3 +220,16 @@ def test_a_dispute_from_opening_to_a_remedy(world: World) -> None:
         409,
         lambda: m.sign(regulator, "dispute.resolve", dispute_id=dispute, decision="again"),
     )
+
+
+def test_statistics_endpoint_json_and_csv(world: World) -> None:
+    m, _, _ = _market_with_a_deal(world)
+    reg = world.client(world.regulator())
+    rows = reg.get_json("/v1/audit/statistics")["statistics"]
+    assert len(rows) == 1 and rows[0]["licences"] == 1 and rows[0]["total_value_minor"] == 15_000
+    assert rows[0]["price_index"] == 100.0 and rows[0]["hhi_sellers"] == 10_000
+    csv = reg.get_text("/v1/audit/statistics", format="csv")
+    assert csv.splitlines()[0].startswith("category,month,licences,total_value_minor")
+    with pytest.raises(ApiError) as denied:
+        world.client(m.owner).get_json("/v1/audit/statistics")
+    assert denied.value.status == 403

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, get
+from litestar import Controller, Response, get
 from litestar.params import QueryParameter
 from litestar.response import Stream
 
@@ -128,6 +128,20 @@ class AuditController(Controller):
             and (severity is None or a.severity == severity)
         ]
         return AlertList([msgspec.convert(a, AlertOut, from_attributes=True) for a in kept])
+
+    @get("/statistics", operation_id="auditStatistics", sync_to_thread=True)
+    def statistics(
+        self,
+        ledger: Ledger,
+        reader: Reader,
+        format: Annotated[Literal["json", "csv"], QueryParameter()] = "json",
+    ) -> Response[Any]:
+        """Per category and month: licences, value, chained price index, HHI, personal share."""
+        require_regulator(reader)
+        table = ledger.market_statistics()
+        if format == "csv":
+            return Response(table.write_csv(), media_type="text/csv")
+        return Response({"statistics": table.to_dicts()})
 
     @get("/timeline", operation_id="auditTimeline", sync_to_thread=True)
     def timeline(

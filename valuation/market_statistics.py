@@ -1,0 +1,74 @@
+"""Market statistics for policy, per category and month (pure polars).
+
+From the contract's `transactions` and `assets` frames:
+
+- `licences`: distinct licences with a confirmed payment in the month;
+- `total_value_minor`: the sum of those payments;
+- `median_unit_price`: median of price / units (licences without a quota count as one unit);
+- `price_index`: a chained index of the median unit price, 100 in the category's first month,
+  then multiplied month to month by the ratio of medians (months without trades carry over);
+- `hhi_sellers`, `hhi_buyers`: Herfindahl-Hirschman index of value shares, 0..10,000;
+- `personal_share`: the share of licences on personal or sensitive personal data.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+PERSONAL = ("personal", "sensitive_personal")
+
+
+def _hhi(frame: pl.DataFrame, party: str) -> pl.DataFrame:
+    shares = frame.group_by("category", "month", party).agg(pl.col("price_minor").sum().alias("v"))
+    return shares.group_by("category", "month").agg(
+        ((pl.col("v") / pl.col("v").sum()) ** 2 * 10_000)
+        .sum()
+        .round(1)
+        .alias(f"hhi_{party.removesuffix('_id')}s")
+    )
+
+
+def market_statistics(transactions: pl.DataFrame, assets: pl.DataFrame) -> pl.DataFrame:
+    """One row per (category, month), sorted; see the module docstring for the columns."""
+    trades = transactions.join(
+        assets.select("asset_id", "category", "personal_info"), on="asset_id", how="left"
+    ).with_columns(
+        pl.col("at").dt.strftime("%Y-%m").alias("month"),
+        (pl.col("price_minor") / pl.col("max_units").fill_null(1).clip(lower_bound=1)).alias(
+            "unit_price"
+        ),
+        pl.col("personal_info").is_in(PERSONAL).alias("personal"),
+        pl.col("category").fill_null("unknown"),
+    )
+    base = (
+        trades.group_by("category", "month")
+        .agg(
+            pl.col("licence_id").n_unique().alias("licences"),
+            pl.col("price_minor").sum().alias("total_value_minor"),
+            pl.col("unit_price").median().alias("median_unit_price"),
+            (
+                pl.col("licence_id").filter(pl.col("personal")).n_unique()
+                / pl.col("licence_id").n_unique()
+            ).alias("personal_share"),
+        )
+        .join(_hhi(trades, "seller_id"), on=["category", "month"])
+        .join(_hhi(trades, "buyer_id"), on=["category", "month"])
+        .sort("category", "month")
+    )
+    index = (
+        (pl.col("median_unit_price") / pl.col("median_unit_price").shift(1))
+        .fill_null(1.0)
+        .cum_prod()
+        * 100
+    ).over("category")
+    return base.with_columns(index.round(2).alias("price_index")).select(
+        "category",
+        "month",
+        "licences",
+        "total_value_minor",
+        "median_unit_price",
+        "price_index",
+        "hhi_sellers",
+        "hhi_buyers",
+        "personal_share",
+    )
