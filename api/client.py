@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -104,6 +105,19 @@ class Client:
                 problem = {"title": response.reason_phrase, "detail": response.text[:500]}
             raise ApiError(response.status_code, problem)
         return response
+
+    def download(self, path: str, out: Path, **params: Any) -> int:
+        """Stream a response body to `out` (bounded memory); returns the bytes written."""
+        written = 0
+        with self._http.stream("GET", path, params=params) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise ApiError(response.status_code, response.json())
+            with out.open("wb") as handle:
+                for chunk in response.iter_bytes():
+                    handle.write(chunk)
+                    written += len(chunk)
+        return written
 
     def post_json(self, path: str, body: Any) -> Any:
         return self._request("POST", path, json=body).json()

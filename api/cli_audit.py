@@ -1,0 +1,242 @@
+"""The regulators' and witnesses' commands: `audit ...` and `witness`. Attached to the main
+group by `api.cli` (which imports this module)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from api.cli import Context, _run_api, common_options, main
+from api.cli_registry import read_vkey
+from api.witness import ForkDetected, default_name, witness_once
+from ledger.bundle import verify_bundle
+from ledger.note import parse_vkey
+
+
+@main.group()
+def audit() -> None:
+    """Regulators: alerts, statistics, search, timelines, verifiable exports."""
+
+
+@audit.command("alerts")
+@click.option("--kind", help="Only this kind (e.g. wash-cycle, repeated-refused-usage).")
+@click.option("--asset", help="Only alerts about this asset.")
+@click.option("--licence", help="Only alerts about this licence.")
+@click.option("--party", help="Only alerts involving this party.")
+@click.option("--severity", type=click.Choice(["info", "warning", "high"]))
+@common_options
+@click.pass_obj
+def audit_alerts(
+    obj: Context,
+    kind: str | None,
+    asset: str | None,
+    licence: str | None,
+    party: str | None,
+    severity: str | None,
+) -> None:
+    """Suspicious patterns, each with its evidence (entry indices) and reason."""
+
+    def action() -> None:
+        client = obj.client()
+        client.login(obj.signing_key())
+        filters = {"kind": kind, "asset": asset, "licence": licence, "party": party}
+        filters["severity"] = severity
+        found = client.get_json(
+            "/v1/audit/alerts", **{k: v for k, v in filters.items() if v is not None}
+        )["alerts"]
+        lines = [
+            f"[{a['severity']}] {a['kind']}: {a['reason']}"
+            + (
+                f"\n    evidence: entries {', '.join(map(str, a['evidence']))}"
+                if a["evidence"]
+                else ""
+            )
+            + (
+                f"\n    refused statements: {', '.join(map(str, a['refusals']))}"
+                if a["refusals"]
+                else ""
+            )
+            for a in found
+        ]
+        obj.emit({"alerts": found}, "\n".join(lines) if lines else "no alerts")
+
+    _run_api(action)
+
+
+@audit.command("statistics")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV instead of a table.")
+@common_options
+@click.pass_obj
+def audit_statistics(obj: Context, as_csv: bool) -> None:
+    """Per category and month: licences, value, price index, concentration, personal share."""
+
+    def action() -> None:
+        client = obj.client()
+        client.login(obj.signing_key())
+        if as_csv:
+            click.echo(client.get_text("/v1/audit/statistics", format="csv"), nl=False)
+            return
+        rows = client.get_json("/v1/audit/statistics")["statistics"]
+        header = (
+            f"{'category':<16} {'month':<8} {'licences':>8} {'value':>14} {'index':>8} "
+            f"{'HHI sell':>9} {'HHI buy':>8} {'personal':>8}"
+        )
+        body = [
+            f"{r['category']:<16} {r['month']:<8} {r['licences']:>8} {r['total_value_minor']:>14} "
+            f"{r['price_index']:>8.1f} {r['hhi_sellers']:>9.0f} {r['hhi_buyers']:>8.0f} "
+            f"{r['personal_share']:>8.0%}"
+            for r in rows
+        ]
+        obj.emit({"statistics": rows}, "\n".join([header, *body]))
+
+    _run_api(action)
+
+
+@audit.command("search")
+@click.argument("kind", type=click.Choice(["transactions", "licences", "usage", "registrations"]))
+@click.option("--party")
+@click.option("--asset")
+@click.option("--since", help="RFC 3339 time or date (inclusive).")
+@click.option("--until", help="RFC 3339 time or date (exclusive).")
+@click.option("--min-price", type=int, help="Minor units.")
+@click.option("--max-price", type=int, help="Minor units.")
+@click.option("--limit", type=int, default=100, show_default=True)
+@common_options
+@click.pass_obj
+def audit_search(
+    obj: Context,
+    kind: str,
+    party: str | None,
+    asset: str | None,
+    since: str | None,
+    until: str | None,
+    min_price: int | None,
+    max_price: int | None,
+    limit: int,
+) -> None:
+    """Search transactions, licences, usage or registrations."""
+
+    def action() -> None:
+        client = obj.client()
+        client.login(obj.signing_key())
+        params = {
+            "kind": kind,
+            "party": party,
+            "asset": asset,
+            "since": since,
+            "until": until,
+            "min_price": min_price,
+            "max_price": max_price,
+            "limit": limit,
+        }
+        page = client.get_json(
+            "/v1/audit/search", **{k: v for k, v in params.items() if v is not None}
+        )
+        obj.emit(
+            page, "\n".join(json.dumps(r, sort_keys=True) for r in page["rows"]) or "nothing found"
+        )
+
+    _run_api(action)
+
+
+@audit.command("export")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--start", type=int, default=0, show_default=True)
+@click.option("--end", type=int, help="Exclusive; default: the newest checkpoint's size.")
+@common_options
+@click.pass_obj
+def audit_export(obj: Context, out: Path, start: int, end: int | None) -> None:
+    """Stream a range of the log, with proofs and the checkpoint, to an NDJSON file."""
+
+    def action() -> None:
+        client = obj.client()
+        client.login(obj.signing_key())
+        params = {"start": start} | ({"end": end} if end is not None else {})
+        written = client.download("/v1/audit/bundle", out, **params)
+        obj.emit({"out": str(out), "bytes": written}, f"wrote {written} bytes to {out}")
+
+    _run_api(action)
+
+
+@audit.command("verify")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--vkey", required=True, help="The log's verifier key, or a file holding it.")
+@common_options
+@click.pass_obj
+def audit_verify(obj: Context, file: Path, vkey: str) -> None:
+    """Check an exported range offline: every signature, leaf, proof and the checkpoint."""
+
+    def action() -> None:
+        verifier = parse_vkey(read_vkey(vkey) or "")
+        with (
+            file.open("rb") as handle,
+            click.progressbar(
+                length=max(sum(1 for _ in file.open("rb")) - 1, 0),
+                label="verifying",
+                file=sys.stderr,
+            ) as bar,
+        ):
+            report = verify_bundle(handle, verifier, progress=bar.update)
+        obj.emit(
+            {
+                "ok": True,
+                "start": report.start,
+                "end": report.end,
+                "tree_size": report.checkpoint.size,
+            },
+            f"OK: entries {report.start}..{report.end - 1} verified against the checkpoint of size "
+            f"{report.checkpoint.size}",
+        )
+
+    _run_api(action)
+
+
+@main.command()
+@click.option(
+    "--state",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where the witness remembers the last checkpoint it cosigned.",
+)
+@click.option("--vkey", help="The log's verifier key to pin (first run; then kept in --state).")
+@click.option("--name", help="The witness's key name (default: dataledger-witness/<keyid>).")
+@common_options
+@click.pass_obj
+def witness(obj: Context, state: Path, vkey: str | None, name: str | None) -> None:
+    """Check the log only grew since last time, then cosign its newest checkpoint.
+
+    Refuses to sign, and exits 3 with the evidence, if the log shows a checkpoint that is not
+    consistent with the one it saw before.
+    """
+
+    def action() -> None:
+        key = obj.signing_key()
+        with obj.client() as client:
+            try:
+                result = witness_once(
+                    client, key, state, log_vkey=read_vkey(vkey), name=name or default_name(key)
+                )
+            except ForkDetected as fork:
+                click.echo(f"REFUSED: {fork.message}", err=True)
+                click.echo(json.dumps(fork.evidence, indent=2), err=True)
+                sys.exit(3)
+        obj.emit(
+            {
+                "tree_size": result.checkpoint.size,
+                "previous_size": result.previous_size,
+                "cosignature": result.cosignature,
+                "witness_vkey": result.vkey,
+            },
+            f"cosigned the checkpoint of size {result.checkpoint.size}"
+            + (
+                f" (consistent with size {result.previous_size})"
+                if result.previous_size is not None
+                else " (first checkpoint seen)"
+            )
+            + f"\nwitness key: {result.vkey}",
+        )
+
+    _run_api(action)
