@@ -88,6 +88,7 @@ class LogAuditor:
 
     def __init__(self, log_keyid: str, log_public_key: bytes) -> None:
         self.tree = CompactRange.empty()
+        self.new_nodes: list[tuple[int, int, bytes]] = []
         self._keys = _KeyRing(log_keyid, log_public_key)
 
     @property
@@ -135,7 +136,7 @@ class LogAuditor:
         except LedgerError as exc:
             raise EntryVerificationError(index, exc.message) from exc
         self._keys.follow(index, signature.keyid, statement)
-        self.tree.append(computed)
+        self.new_nodes = self.tree.append(computed)  # what a stored tree must hold for it
         return SignatureJob(index, public_key, dsse.pae(envelope.payloadType, payload), raw_sig)
 
 
