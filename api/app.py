@@ -17,8 +17,9 @@ from api.controllers.log import LogController, TilesController
 from api.controllers.market import ExportController, MarketController
 from api.controllers.registry import AssetController, PartyController, RegistryObjectController
 from api.controllers.statements import StatementController
-from api.deps import reader_from_request
+from api.deps import Ledger, reader_from_request
 from api.keyfiles import load_or_create_key
+from api.observability import Metrics, request_middleware
 from api.problems import EXCEPTION_HANDLERS
 from api.service import LedgerService
 from api.settings import Settings
@@ -39,6 +40,18 @@ def load_log_signer(settings: Settings) -> LogSigner:
 
 
 @get(
+    "/metrics",
+    media_type="text/plain; version=0.0.4",
+    operation_id="metrics",
+    tags=["ops"],
+    sync_to_thread=False,
+)
+def metrics(ledger: Ledger) -> str:
+    """Prometheus metrics of this process: appends, batch sizes, refusals, proof latency..."""
+    return ledger.metrics.exposition()
+
+
+@get(
     "/healthz", media_type=MediaType.JSON, operation_id="health", sync_to_thread=False, tags=["ops"]
 )
 def healthz() -> dict[str, str]:
@@ -51,17 +64,20 @@ def build_service(settings: Settings) -> LedgerService:
     if settings.auto_migrate:
         upgrade(engine)
     signer = load_log_signer(settings)
+    metrics = Metrics()
     sequencer = Sequencer(
         engine,
         signer,
         max_batch=settings.max_batch,
         notice_period=timedelta(seconds=settings.notice_period_seconds),
+        on_commit=metrics.batch,
     )
     return LedgerService(
         engine=engine,
         sequencer=sequencer,
         signer=signer,
         max_skew=timedelta(seconds=settings.max_clock_skew_seconds),
+        metrics=metrics,
     )
 
 
@@ -95,6 +111,7 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
     return Litestar(
         route_handlers=[
             healthz,
+            metrics,
             LogController,
             StatementController,
             PartyController,
@@ -110,6 +127,7 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
             "reader": Provide(reader_from_request),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[request_middleware(ledger_service.metrics)],
         on_startup=[start],
         on_shutdown=[stop],
         request_max_body_size=settings.max_body_bytes,

@@ -6,6 +6,9 @@ import asyncio
 import hashlib
 import logging
 import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,13 +17,14 @@ import polars as pl
 from sqlalchemy import Engine, delete, insert, select
 
 from api.auth import Principal, TokenIssuer, session_expiry
+from api.observability import Metrics
 from api.problems import NotFound
 from ledger import dsse, tiles
 from ledger.alerts import Alert
 from ledger.cosignature import cosigner_key_id, parse_cosignature_line, verify_cosignature
 from ledger.dsse import Envelope
 from ledger.encoding import canonical_json, format_rfc3339_utc, parse_rfc3339_utc
-from ledger.errors import EncodingError, SignatureError, StatementRejected
+from ledger.errors import EncodingError, LedgerError, SignatureError, StatementRejected
 from ledger.logsigner import LogSigner
 from ledger.note import add_signature_lines, parse_note
 from ledger.receipts import Receipt
@@ -44,6 +48,7 @@ class LedgerService:
     sequencer: Sequencer
     signer: LogSigner
     max_skew: timedelta
+    metrics: Metrics = field(default_factory=Metrics)
     tokens: TokenIssuer = field(init=False)
 
     def __post_init__(self) -> None:
@@ -98,10 +103,15 @@ class LedgerService:
         return Submission.of(envelope, statement, keyid)
 
     async def submit(self, envelope: Envelope, kinds: frozenset[str] | None = None) -> AppendResult:
-        submission = self.verify(envelope, kinds=kinds)
+        try:
+            submission = self.verify(envelope, kinds=kinds)
+        except LedgerError as exc:
+            self.metrics.refusal(exc.code)
+            raise
         try:
             return await asyncio.wrap_future(self.sequencer.submit(submission))
         except StatementRejected as exc:
+            self.metrics.refusal(exc.code)
             await asyncio.to_thread(self.record_refusal, submission, exc)
             raise
 
@@ -354,8 +364,14 @@ class LedgerService:
         with self.engine.connect() as conn:
             return store.entries_range(conn, start, limit)
 
+    @contextmanager
+    def _timed_proof(self) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        self.metrics.proof(time.perf_counter() - started)
+
     def receipt(self, index: int) -> Receipt:
-        with self.engine.connect() as conn:
+        with self.engine.connect() as conn, self._timed_proof():
             try:
                 return read_receipt(conn, index)
             except LookupError as exc:
@@ -367,7 +383,7 @@ class LedgerService:
             return [read_receipt(conn, i) for i in indices]
 
     def inclusion_proof(self, index: int, tree_size: int | None) -> tuple[int, bytes, list[bytes]]:
-        with self.engine.connect() as conn:
+        with self.engine.connect() as conn, self._timed_proof():
             current = store.tree_size(conn)
             size = current if tree_size is None else tree_size
             if not 0 <= index < size <= current:
@@ -379,7 +395,7 @@ class LedgerService:
             return size, leaf, store.inclusion_proof(conn, index, size)
 
     def consistency_proof(self, first: int, second: int | None) -> tuple[int, list[bytes]]:
-        with self.engine.connect() as conn:
+        with self.engine.connect() as conn, self._timed_proof():
             current = store.tree_size(conn)
             size = current if second is None else second
             if not 0 < first <= size <= current:

@@ -243,3 +243,27 @@ def test_unknown_ids_and_bad_parameters(
     response = client.get(path, params=params)
     assert response.status_code == status
     assert response.headers["content-type"].startswith(PROBLEM)
+
+
+def test_metrics_move_after_appends_and_requests_carry_an_id(client: TestClient[Any]) -> None:
+    def scrape() -> dict[str, float]:
+        found = {}
+        for line in client.get("/metrics").text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                found[name] = float(value)
+        return found
+
+    before = scrape()
+    for _ in range(3):
+        post_envelope(client, register_envelope()[1])
+    post_envelope(client, _tamper_signature(register_envelope()[1]))
+    client.get("/v1/log/proof/inclusion", params={"index": 0})
+    after = scrape()
+    assert after["dataledger_appends_total"] == before["dataledger_appends_total"] + 3
+    assert after["dataledger_batch_size_count"] > before["dataledger_batch_size_count"]
+    assert after['dataledger_refused_total{reason="bad-signature"}'] == 1
+    assert after["dataledger_proof_seconds_count"] >= 1
+    response = client.get("/healthz", headers={"x-request-id": "trace-42"})
+    assert response.headers["x-request-id"] == "trace-42"
+    assert len(client.get("/healthz").headers["x-request-id"]) == 16

@@ -98,12 +98,14 @@ class Sequencer:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_batch: int = 1000,
         notice_period: timedelta = timedelta(days=10),
+        on_commit: Callable[[int], None] | None = None,
     ) -> None:
         self._engine = engine
         self._signer = signer
         self._clock = clock
         self._max_batch = max_batch
         self._notice_period = notice_period
+        self._on_commit = on_commit  # told the size of every committed batch (metrics)
         self._operator = KeyRecord(signer.keyid, signer.keyid, signer.public_key)
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -275,6 +277,8 @@ class Sequencer:
         self.stats.batches += 1
         self.stats.appended += len(new_entries)
         self.stats.last_batch_size = len(new_entries)
+        if self._on_commit and new_entries:
+            self._on_commit(len(new_entries))
         return self._receipts(outcomes, tree.size, note, known)
 
     def _receipts(
