@@ -99,7 +99,11 @@ class Server:
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(timeout=30)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=30)
 
 
 class Load:
@@ -223,39 +227,54 @@ def run(
     with tempfile.TemporaryDirectory() as tmp:
         root = workdir or Path(tmp)
         server = Server(root, database_url, _free_port())
-        server.start()
-        vkey = httpx.get(server.url + "/v1/log/key").text.strip()
-        checker = Checker(server.url, vkey)
-        load = Load(server.url, threads, seed)
-        load.start()
         try:
-            for _ in range(kills):
-                time.sleep(rng.uniform(min_interval, max_interval))
-                server.kill()
-                report.kills += 1
-                server.start()
-                with load.lock:
-                    taken = list(load.receipts.values())
-                report.failures += checker.check(taken)
-            time.sleep(min_interval)
+            return _run(server, report, rng, kills, threads, seed, min_interval, max_interval)
         finally:
-            load.join()
-        with load.lock:
-            receipts = dict(load.receipts)
-        report.failures += checker.check(list(receipts.values()))
-        with Client(server.url, vkey=vkey) as client:
-            try:
-                checked = verify_log(client, parse_vkey(vkey), workers=1)
-                report.tree_size = checked.checkpoint.size
-            except Exception as exc:  # noqa: BLE001
-                report.failures.append(f"verify: {exc}")
-            served: dict[int, str] = {}
-            for start in range(0, report.tree_size, 1000):
-                served.update((e["index"], e["entry"]) for e in client.entries(start, 1000))
-            for index, receipt in receipts.items():
-                if served.get(index) != receipt.entry:
-                    report.failures.append(f"entry {index} differs from its receipt")
-        server.stop()
+            server.stop()  # never leave a server behind, whatever happened
+
+
+def _run(
+    server: Server,
+    report: Report,
+    rng: random.Random,
+    kills: int,
+    threads: int,
+    seed: int,
+    min_interval: float,
+    max_interval: float,
+) -> Report:
+    server.start()
+    vkey = httpx.get(server.url + "/v1/log/key").text.strip()
+    checker = Checker(server.url, vkey)
+    load = Load(server.url, threads, seed)
+    load.start()
+    try:
+        for _ in range(kills):
+            time.sleep(rng.uniform(min_interval, max_interval))
+            server.kill()
+            report.kills += 1
+            server.start()
+            with load.lock:
+                taken = list(load.receipts.values())
+            report.failures += checker.check(taken)
+        time.sleep(min_interval)
+    finally:
+        load.join()
+    with load.lock:
+        receipts = dict(load.receipts)
+    report.failures += checker.check(list(receipts.values()))
+    with Client(server.url, vkey=vkey) as client:
+        try:
+            checked = verify_log(client, parse_vkey(vkey), workers=1)
+            report.tree_size = checked.checkpoint.size
+        except Exception as exc:  # noqa: BLE001
+            report.failures.append(f"verify: {exc}")
+        served: dict[int, str] = {}
+        for start in range(0, report.tree_size, 1000):
+            served.update((e["index"], e["entry"]) for e in client.entries(start, 1000))
+        for index, receipt in receipts.items():
+            if served.get(index) != receipt.entry:
+                report.failures.append(f"entry {index} differs from its receipt")
     report.acknowledged, report.retried = len(receipts), load.retried
     return report
 
