@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import polars as pl
 from sqlalchemy import Engine, delete, insert, select
@@ -97,7 +97,7 @@ class LedgerService:
                 f"this endpoint takes {', '.join(sorted(kinds))}, not {statement.kind}",
                 status=422,
             )
-        public_key = signer_public_key(_KeyLookup(self.engine, self.operator), keyid, statement)
+        public_key = signer_public_key(_SignatureKeys(self.engine, self.operator), keyid, statement)
         dsse.verify_signature(envelope, envelope.signatures[0], public_key)
         check_fresh(statement, now or datetime.now(UTC), self.max_skew)
         return Submission.of(envelope, statement, keyid)
@@ -415,7 +415,15 @@ def new_salt() -> str:
 
 
 class _KeyLookup:
-    """A `KeyView` that only opens a connection if a key is actually looked up."""
+    """A `KeyView` that only opens a connection if a key is actually looked up.
+
+    Public keys are cached: a keyid is the hash of its key, so the key behind a keyid never
+    changes. Whether it may still sign is decided by the rules in the sequencer, from the
+    database, so the cache never lets a revoked key through.
+    """
+
+    _cache: ClassVar[dict[str, bytes]] = {}
+    _CACHE_LIMIT = 100_000
 
     def __init__(self, engine: Engine, operator: KeyRecord) -> None:
         self._engine = engine
@@ -424,3 +432,23 @@ class _KeyLookup:
     def key(self, keyid: str) -> KeyRecord | None:
         with self._engine.connect() as conn:
             return SqlView(conn, self.operator).key(keyid)
+
+    def public_key(self, keyid: str) -> bytes | None:
+        cached = self._cache.get(keyid)
+        if cached is None:
+            record = _KeyLookup.key(self, keyid)
+            if record is None:
+                return None
+            if len(self._cache) >= self._CACHE_LIMIT:
+                self._cache.clear()
+            cached = self._cache[keyid] = record.public_key
+        return cached
+
+
+class _SignatureKeys(_KeyLookup):
+    """The keys signatures are checked against: cached (see `_KeyLookup.public_key`); the
+    record carries only the key, which is all a signature check needs."""
+
+    def key(self, keyid: str) -> KeyRecord | None:
+        public_key = self.public_key(keyid)
+        return None if public_key is None else KeyRecord(keyid, "", public_key)

@@ -5,13 +5,25 @@ writes these tables.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Insert,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from ledger import events as ev
 from ledger.encoding import format_rfc3339_utc, parse_rfc3339_utc
@@ -69,27 +81,17 @@ class SqlView:
         return self._operator
 
     def key(self, keyid: str) -> KeyRecord | None:
-        row = self._conn.execute(
-            select(
-                party_keys.c.party_id, party_keys.c.public_key, party_keys.c.revoked_index
-            ).where(party_keys.c.keyid == keyid)
-        ).first()
+        row = self._conn.execute(_KEY, {"keyid": keyid}).first()
         return None if row is None else KeyRecord(keyid, row[0], bytes(row[1]), row[2])
 
     def party_exists(self, party_id: str) -> bool:
-        found = self._conn.execute(
-            select(parties.c.party_id).where(parties.c.party_id == party_id)
-        ).first()
-        return found is not None
+        return self._conn.execute(_PARTY, {"party_id": party_id}).first() is not None
 
     def roles(self, party_id: str) -> frozenset[str]:
-        rows = self._conn.execute(
-            select(party_roles.c.role).where(party_roles.c.party_id == party_id)
-        )
-        return frozenset(r[0] for r in rows)
+        return frozenset(r[0] for r in self._conn.execute(_ROLES, {"party_id": party_id}))
 
     def asset(self, asset_id: str) -> AssetRecord | None:
-        row = self._conn.execute(_asset_record_query().where(assets.c.asset_id == asset_id)).first()
+        row = self._conn.execute(_ASSET, {"asset_id": asset_id}).first()
         return None if row is None else AssetRecord(*row)
 
     def claims(self, fingerprint: str) -> list[AssetRecord]:
@@ -128,11 +130,7 @@ class SqlView:
         )
 
     def holder(self, asset_id: str, right: str) -> str | None:
-        row = self._conn.execute(
-            select(rights.c.holder_id).where(
-                rights.c.asset_id == asset_id, rights.c.right_kind == right
-            )
-        ).first()
+        row = self._conn.execute(_HOLDER, {"asset_id": asset_id, "right": right}).first()
         return None if row is None else str(row[0])
 
     def transfer(self, transfer_id: str) -> TransferRecord | None:
@@ -158,9 +156,7 @@ class SqlView:
         return OfferRecord(offer_id, row[0], row[1], row[2], _policy_decoder.decode(row[3]))
 
     def licence(self, licence_id: str) -> LicenceRecord | None:
-        row = self._conn.execute(
-            _licence_record_query().where(licences.c.licence_id == licence_id)
-        ).first()
+        row = self._conn.execute(_LICENCE, {"licence_id": licence_id}).first()
         return None if row is None else LicenceRecord(*row)
 
     def overlapping_licences(
@@ -177,12 +173,8 @@ class SqlView:
         return [LicenceRecord(*row) for row in rows]
 
     def is_gateway(self, asset_id: str, party_id: str) -> bool:
-        found = self._conn.execute(
-            select(gateways.c.party_id).where(
-                gateways.c.asset_id == asset_id, gateways.c.party_id == party_id
-            )
-        ).first()
-        return found is not None
+        found = self._conn.execute(_GATEWAY, {"asset_id": asset_id, "party_id": party_id})
+        return found.first() is not None
 
     def payment(self, payment_id: str) -> PaymentRecord | None:
         row = self._conn.execute(
@@ -240,11 +232,34 @@ def _licence_record_query() -> Any:
     )
 
 
+# The queries the rules run for nearly every statement, built once (see `_insert`).
+_KEY = select(party_keys.c.party_id, party_keys.c.public_key, party_keys.c.revoked_index).where(
+    party_keys.c.keyid == bindparam("keyid")
+)
+_PARTY = select(parties.c.party_id).where(parties.c.party_id == bindparam("party_id"))
+_ROLES = select(party_roles.c.role).where(party_roles.c.party_id == bindparam("party_id"))
+_ASSET = _asset_record_query().where(assets.c.asset_id == bindparam("asset_id"))
+_HOLDER = select(rights.c.holder_id).where(
+    rights.c.asset_id == bindparam("asset_id"), rights.c.right_kind == bindparam("right")
+)
+_LICENCE = _licence_record_query().where(licences.c.licence_id == bindparam("licence_id"))
+_GATEWAY = select(gateways.c.party_id).where(
+    gateways.c.asset_id == bindparam("asset_id"), gateways.c.party_id == bindparam("party_id")
+)
+
+
 def _schema_json(schema: list[SchemaField] | None) -> str | None:
     return None if schema is None else msgspec.json.encode(schema).decode()
 
 
 # --- apply ------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _insert(table: Table) -> Insert:
+    """One INSERT statement per table, built once: building statements costs more than running
+    them on SQLite (the values go in as parameters)."""
+    return insert(table)
 
 
 def apply(conn: Connection, event: ev.Event, meta: EntryMeta) -> None:
@@ -254,13 +269,14 @@ def apply(conn: Connection, event: ev.Event, meta: EntryMeta) -> None:
 
 def _party_registered(conn: Connection, e: ev.PartyRegistered, m: EntryMeta) -> None:
     conn.execute(
-        insert(parties).values(
+        _insert(parties),
+        dict(
             party_id=e.party_id,
             name=e.name,
             registered_index=m.index,
             registered_at=m.integrated_at,
             contact_commitment=e.contact_commitment,
-        )
+        ),
     )
 
 
@@ -274,9 +290,8 @@ def _contact_committed(conn: Connection, e: ev.ContactCommitted, m: EntryMeta) -
 
 def _key_added(conn: Connection, e: ev.KeyAdded, m: EntryMeta) -> None:
     conn.execute(
-        insert(party_keys).values(
-            keyid=e.keyid, party_id=e.party_id, public_key=e.public_key, added_index=m.index
-        )
+        _insert(party_keys),
+        dict(keyid=e.keyid, party_id=e.party_id, public_key=e.public_key, added_index=m.index),
     )
 
 
@@ -288,7 +303,7 @@ def _key_revoked(conn: Connection, e: ev.KeyRevoked, m: EntryMeta) -> None:
 
 def _role_granted(conn: Connection, e: ev.RoleGranted, m: EntryMeta) -> None:
     conn.execute(
-        insert(party_roles).values(party_id=e.party_id, role=e.role, granted_index=m.index)
+        _insert(party_roles), dict(party_id=e.party_id, role=e.role, granted_index=m.index)
     )
 
 
@@ -303,7 +318,8 @@ def _role_revoked(conn: Connection, e: ev.RoleRevoked, m: EntryMeta) -> None:
 def _asset_registered(conn: Connection, e: ev.AssetRegistered, m: EntryMeta) -> None:
     st = e.statement
     conn.execute(
-        insert(assets).values(
+        _insert(assets),
+        dict(
             asset_id=e.asset_id,
             owner_id=e.owner_id,
             title=st.title,
@@ -328,10 +344,11 @@ def _asset_registered(conn: Connection, e: ev.AssetRegistered, m: EntryMeta) -> 
             registered_at=m.integrated_at,
             notice_ends_at=e.notice_ends_at,
             updated_index=m.index,
-        )
+        ),
     )
     conn.execute(
-        insert(asset_versions).values(
+        _insert(asset_versions),
+        dict(
             asset_id=e.asset_id,
             version=1,
             fingerprint=st.fingerprint,
@@ -341,25 +358,25 @@ def _asset_registered(conn: Connection, e: ev.AssetRegistered, m: EntryMeta) -> 
             note="",
             entry_index=m.index,
             recorded_at=m.integrated_at,
-        )
+        ),
     )
     if st.derived_from:
         conn.execute(
-            insert(asset_lineage),
+            _insert(asset_lineage),
             [{"asset_id": e.asset_id, "parent_id": p} for p in st.derived_from],
         )
     if conn.dialect.name == "sqlite":
         conn.execute(
-            insert(assets_search).values(
-                asset_id=e.asset_id, title=st.title, description=st.description
-            )
+            _insert(assets_search),
+            dict(asset_id=e.asset_id, title=st.title, description=st.description),
         )
 
 
 def _asset_versioned(conn: Connection, e: ev.AssetVersioned, m: EntryMeta) -> None:
     st = e.statement
     conn.execute(
-        insert(asset_versions).values(
+        _insert(asset_versions),
+        dict(
             asset_id=e.asset_id,
             version=e.version,
             fingerprint=st.fingerprint,
@@ -369,7 +386,7 @@ def _asset_versioned(conn: Connection, e: ev.AssetVersioned, m: EntryMeta) -> No
             note=st.note,
             entry_index=m.index,
             recorded_at=m.integrated_at,
-        )
+        ),
     )
     values: dict[str, Any] = {
         "fingerprint": st.fingerprint,
@@ -392,9 +409,10 @@ def _conflict_opened(conn: Connection, e: ev.ConflictOpened, m: EntryMeta) -> No
     ).first()
     if exists is None:
         conn.execute(
-            insert(conflicts).values(
+            _insert(conflicts),
+            dict(
                 fingerprint=e.fingerprint, status="open", asset_ids_json=ids, opened_index=m.index
-            )
+            ),
         )
     else:  # a further claimant, or a new claim after an earlier resolution: (re)open it
         conn.execute(
@@ -461,7 +479,8 @@ def _asset_freeze_changed(conn: Connection, e: ev.AssetFreezeChanged, m: EntryMe
 
 def _objection_filed(conn: Connection, e: ev.ObjectionFiled, m: EntryMeta) -> None:
     conn.execute(
-        insert(objections).values(
+        _insert(objections),
+        dict(
             objection_id=e.objection_id,
             asset_id=e.asset_id,
             objector_id=e.objector_id,
@@ -470,7 +489,7 @@ def _objection_filed(conn: Connection, e: ev.ObjectionFiled, m: EntryMeta) -> No
             status="open",
             filed_index=m.index,
             filed_at=m.integrated_at,
-        )
+        ),
     )
 
 
@@ -486,9 +505,10 @@ def _right_held(conn: Connection, e: ev.RightHeld, m: EntryMeta) -> None:
     key = and_(rights.c.asset_id == e.asset_id, rights.c.right_kind == e.right)
     if conn.execute(select(rights.c.holder_id).where(key)).first() is None:
         conn.execute(
-            insert(rights).values(
+            _insert(rights),
+            dict(
                 asset_id=e.asset_id, right_kind=e.right, holder_id=e.holder_id, since_index=m.index
-            )
+            ),
         )
     else:
         conn.execute(update(rights).where(key).values(holder_id=e.holder_id, since_index=m.index))
@@ -496,7 +516,8 @@ def _right_held(conn: Connection, e: ev.RightHeld, m: EntryMeta) -> None:
 
 def _transfer_offered(conn: Connection, e: ev.TransferOffered, m: EntryMeta) -> None:
     conn.execute(
-        insert(right_transfers).values(
+        _insert(right_transfers),
+        dict(
             transfer_id=e.transfer_id,
             asset_id=e.asset_id,
             right_kind=e.right,
@@ -504,7 +525,7 @@ def _transfer_offered(conn: Connection, e: ev.TransferOffered, m: EntryMeta) -> 
             to_party=e.to_party,
             status="offered",
             offered_index=m.index,
-        )
+        ),
     )
 
 
@@ -517,12 +538,13 @@ def _transfer_accepted(conn: Connection, e: ev.TransferAccepted, m: EntryMeta) -
 
 
 def _asset_touched(conn: Connection, e: ev.AssetTouched, m: EntryMeta) -> None:
-    conn.execute(insert(asset_entries).values(asset_id=e.asset_id, entry_index=m.index))
+    conn.execute(_insert(asset_entries), dict(asset_id=e.asset_id, entry_index=m.index))
 
 
 def _offer_published(conn: Connection, e: ev.OfferPublished, m: EntryMeta) -> None:
     conn.execute(
-        insert(offers).values(
+        _insert(offers),
+        dict(
             offer_id=e.offer_id,
             asset_id=e.asset_id,
             publisher_id=e.publisher_id,
@@ -531,7 +553,7 @@ def _offer_published(conn: Connection, e: ev.OfferPublished, m: EntryMeta) -> No
             exclusive=e.policy.exclusive,
             published_index=m.index,
             published_at=m.integrated_at,
-        )
+        ),
     )
 
 
@@ -546,7 +568,8 @@ def _offer_withdrawn(conn: Connection, e: ev.OfferWithdrawn, m: EntryMeta) -> No
 def _licence_requested(conn: Connection, e: ev.LicenceRequested, m: EntryMeta) -> None:
     r = e.request
     conn.execute(
-        insert(licences).values(
+        _insert(licences),
+        dict(
             licence_id=e.licence_id,
             offer_id=e.offer_id,
             asset_id=e.asset_id,
@@ -564,7 +587,7 @@ def _licence_requested(conn: Connection, e: ev.LicenceRequested, m: EntryMeta) -
             requested_index=m.index,
             requested_at=m.integrated_at,
             updated_index=m.index,
-        )
+        ),
     )
 
 
@@ -600,15 +623,15 @@ def _gateway_changed(conn: Connection, e: ev.GatewayChanged, m: EntryMeta) -> No
     )
     if e.enabled:
         conn.execute(
-            insert(gateways).values(
-                asset_id=e.asset_id, party_id=e.gateway_party, since_index=m.index
-            )
+            _insert(gateways),
+            dict(asset_id=e.asset_id, party_id=e.gateway_party, since_index=m.index),
         )
 
 
 def _usage_recorded(conn: Connection, e: ev.UsageRecorded, m: EntryMeta) -> None:
     conn.execute(
-        insert(usage_reports).values(
+        _insert(usage_reports),
+        dict(
             usage_id=e.usage_id,
             licence_id=e.licence_id,
             asset_id=e.asset_id,
@@ -621,18 +644,25 @@ def _usage_recorded(conn: Connection, e: ev.UsageRecorded, m: EntryMeta) -> None
             period_end=format_rfc3339_utc(parse_rfc3339_utc(e.period_end)),
             entry_index=m.index,
             reported_at=m.integrated_at,
-        )
+        ),
     )
-    conn.execute(
-        update(licences)
-        .where(licences.c.licence_id == e.licence_id)
-        .values(units_used=licences.c.units_used + e.units, updated_index=m.index)
+    conn.execute(_ADD_UNITS, {"lid": e.licence_id, "units": e.units, "at_index": m.index})
+
+
+_ADD_UNITS = (
+    update(licences)
+    .where(licences.c.licence_id == bindparam("lid"))
+    .values(
+        units_used=licences.c.units_used + bindparam("units"),
+        updated_index=bindparam("at_index"),
     )
+)
 
 
 def _payment_recorded(conn: Connection, e: ev.PaymentRecorded, m: EntryMeta) -> None:
     conn.execute(
-        insert(payments).values(
+        _insert(payments),
+        dict(
             payment_id=e.payment_id,
             licence_id=e.licence_id,
             payer_id=e.payer_id,
@@ -642,7 +672,7 @@ def _payment_recorded(conn: Connection, e: ev.PaymentRecorded, m: EntryMeta) -> 
             status="recorded",
             recorded_index=m.index,
             recorded_at=m.integrated_at,
-        )
+        ),
     )
 
 
@@ -656,7 +686,8 @@ def _payment_confirmed(conn: Connection, e: ev.PaymentConfirmed, m: EntryMeta) -
 
 def _dispute_opened(conn: Connection, e: ev.DisputeOpened, m: EntryMeta) -> None:
     conn.execute(
-        insert(disputes).values(
+        _insert(disputes),
+        dict(
             dispute_id=e.dispute_id,
             licence_id=e.licence_id,
             asset_id=e.asset_id,
@@ -667,7 +698,7 @@ def _dispute_opened(conn: Connection, e: ev.DisputeOpened, m: EntryMeta) -> None
             status="open",
             opened_index=m.index,
             opened_at=m.integrated_at,
-        )
+        ),
     )
 
 
