@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from datetime import timedelta
 
 from litestar import Litestar, MediaType, get
@@ -19,7 +20,7 @@ from api.controllers.registry import AssetController, PartyController, RegistryO
 from api.controllers.statements import StatementController
 from api.deps import Ledger, reader_from_request
 from api.keyfiles import load_or_create_key
-from api.observability import Metrics, request_middleware
+from api.observability import Metrics, configure_json_logging, request_middleware
 from api.problems import EXCEPTION_HANDLERS
 from api.service import LedgerService
 from api.settings import Settings
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
         on_startup=[start],
         on_shutdown=[stop],
         request_max_body_size=settings.max_body_bytes,
+        logging_config=None,  # logging is the process's business (JSON lines under `serve`)
         openapi_config=OpenAPIConfig(
             title="dataledger",
             version=ledger.__version__,
@@ -142,4 +144,7 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
 
 def app_factory() -> Litestar:
     """Entry point for uvicorn workers (`--factory`): settings come from the environment."""
+    configure_json_logging()
+    if os.environ.get("DATALEDGER_ACCESS_LOG") == "0":
+        logging.getLogger("dataledger.access").setLevel(logging.WARNING)
     return create_app()

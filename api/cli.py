@@ -214,13 +214,15 @@ def serve(
     os.environ.update(settings.to_env())
     click.echo(f"dataledger {ledger.__version__}: log {service.signer.vkey}", err=True)
     click.echo(f"database {settings.resolved_database_url}; http://{host}:{port}", err=True)
+    os.environ["DATALEDGER_ACCESS_LOG"] = "1" if access_log else "0"
     uvicorn.run(
         "api.app:app_factory",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        access_log=access_log,
+        access_log=False,  # the app logs each request itself, as JSON with its request id
+        log_config=None,  # structured JSON logs, configured by the app in each worker
         log_level="info",
     )
 
@@ -310,13 +312,24 @@ def party_register(
 @click.option(
     "--workers", type=int, default=None, help="Processes for signatures (default: all cores)."
 )
+@click.option(
+    "--database-url",
+    default=None,
+    help="Operators: check this database directly instead of a server, down to every stored "
+    "Merkle node and checkpoint, naming the first place that is wrong.",
+)
 @common_options
 @click.pass_obj
-def verify(obj: Context, vkey: str, state: Path | None, workers: int | None) -> None:
+def verify(
+    obj: Context, vkey: str, state: Path | None, workers: int | None, database_url: str | None
+) -> None:
     """Download the whole log and verify it with the log's public key alone."""
     from api.verify import StateFile, verify_log
 
     vkey_text = Path(vkey).read_text().strip() if os.path.isfile(vkey) else vkey.strip()
+    if database_url:
+        _verify_database(obj, database_url, parse_vkey(vkey_text))
+        return
 
     def action() -> None:
         verifier = parse_vkey(vkey_text)
@@ -344,6 +357,23 @@ def verify(obj: Context, vkey: str, state: Path | None, workers: int | None) -> 
                 if report.previous_size is not None
                 else ""
             ),
+        )
+
+    _run_api(action)
+
+
+def _verify_database(obj: Context, database_url: str, verifier: Any) -> None:
+    from ledger.storage.engine import make_engine
+    from ledger.storage.integrity import check_database
+
+    def action() -> None:
+        engine = make_engine(database_url)
+        with click.progressbar(length=0, label="checking the database", file=sys.stderr) as bar:
+            size = check_database(engine, verifier, progress=bar.update)
+        engine.dispose()
+        obj.emit(
+            {"ok": True, "tree_size": size},
+            f"OK: {size} entries, every stored Merkle node and checkpoint match",
         )
 
     _run_api(action)
@@ -388,6 +418,8 @@ def log_receipt(obj: Context, index: int) -> None:
 
 # The registry commands (parties, operator, assets, objections, conflicts, rights, login) live in
 # api/cli_registry.py, which attaches them to `main` and `party` above.
+import api.cli_audit  # noqa: E402
+import api.cli_market  # noqa: E402
 import api.cli_registry  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover

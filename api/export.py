@@ -1,8 +1,10 @@
 """`dataledger export --format parquet`: the valuation contract's tables as Parquet files.
 
 Layout under the output directory: `assets.parquet`, `transactions.parquet`, and
-`usage/<YYYY-MM>/part-<n>.parquet` (usage partitioned by month, written chunk by chunk so memory
-stays bounded however many rows there are). Every file has exactly the contract's schema.
+`usage/<YYYY-MM>/part-<n>.parquet`. Usage, which can run to tens of millions of rows, is
+partitioned by month and written chunk by chunk, so memory stays bounded however many rows there
+are; assets and transactions (one row per asset or deal) are read in chunks but written as one
+file each. Every file has exactly the contract's schema.
 """
 
 from __future__ import annotations

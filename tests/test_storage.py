@@ -51,19 +51,30 @@ def count(engine: Engine, table: object) -> int:
 # --- append-only ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("table", ["ledger_entries", "merkle_nodes", "checkpoints"])
+@pytest.mark.parametrize("table", ["ledger_entries", "merkle_nodes", "checkpoints", "cosignatures"])
 @pytest.mark.parametrize("statement", ["UPDATE", "DELETE", "TRUNCATE"])
 def test_append_only_tables_reject_changes(
     engine: Engine, sequencer: Sequencer, table: str, statement: str
 ) -> None:
     sequencer.append(submission(register_envelope()[1]))
+    if table == "cosignatures":  # a row to protect: a (fake) cosignature, inserted directly
+        with engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO cosignatures VALUES (1, 'k', 1, 'p', 'n', 'line', 'at')")
+            )
     before = count(engine, text(table))
-    column = {"ledger_entries": "kind", "merkle_nodes": "hash", "checkpoints": "note"}[table]
+    column = {
+        "ledger_entries": "kind",
+        "merkle_nodes": "hash",
+        "checkpoints": "note",
+        "cosignatures": "line",
+    }[table]
     sql = {
         "UPDATE": f"UPDATE {table} SET {column} = {column}",
         "DELETE": f"DELETE FROM {table}",
         # SQLite has no TRUNCATE; its DELETE-without-WHERE is the equivalent and is guarded.
-        "TRUNCATE": f"TRUNCATE {table}"
+        # CASCADE: cosignatures refer to checkpoints (and are append-only themselves).
+        "TRUNCATE": f"TRUNCATE {table} CASCADE"
         if engine.dialect.name == "postgresql"
         else f"DELETE FROM {table}",
     }[statement]

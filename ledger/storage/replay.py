@@ -111,7 +111,7 @@ def compare(live: Engine, rebuilt: Engine, *, limit: int = 50) -> list[Differenc
             for left, right in _merge(_rows(a, table), _rows(b, table), _key_of(table)):
                 if left != right:
                     key = _key_of(table)(left if left is not None else right)  # type: ignore[arg-type]
-                    found.append(Difference(table.name, key, left, right))
+                    found.append(Difference(str(table.name), key, left, right))
                     if len(found) >= limit:
                         return found
     return found
