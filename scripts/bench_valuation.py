@@ -1,0 +1,232 @@
+"""Valuation benchmark: accuracy against the noise floor, feature speed, quote latency.
+
+What is measured (all on scripts/market_gen.py markets, seeded):
+
+  * accuracy -- for each seed (--seeds) a market with no wash trades and the same market with
+    --wash-rate wash trades (the genuine trades are identical); `valuation.backtest.backtest` at
+    the start of the hold-out (last 20 % of the timeline): the model's MdAPE, its ratio to the
+    noise floor (MdAPE of the generator's noise-free price) and to the category-median baseline,
+    90 % interval coverage, arbitrage-property violations over the grid, and the relative
+    change of MdAPE with wash trading. Acceptance: ratio <= 1.3, <= 0.5 x category median,
+    coverage in [0.87, 0.93], 0 violations, wash change <= +10 %.
+  * features -- `valuation.features.usage_features` over a market with --usage-rows usage rows
+    (daily reports), for every transaction as a query, in a subprocess with
+    POLARS_MAX_THREADS=1 (one core) and with the default thread pool; wall and CPU seconds
+    (CPU seconds are the honest one-core figure on a shared machine).
+  * quote -- `valuation.model.fit` on a market with >= --quote-trades past transactions, then
+    `Model.quote` for --quotes random requests (random assets and terms): fit time and quote
+    latency p50 / p99 / max at the pure-function level.
+
+    python scripts/bench_valuation.py                      # everything, default sizes
+    python scripts/bench_valuation.py --only accuracy --seeds 0,1,2,3
+    python scripts/bench_valuation.py --only features --usage-rows 10000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import _bench
+import market_gen
+import polars as pl
+
+from valuation.backtest import backtest
+from valuation.model import fit
+from valuation.terms import SCOPE_ORDER
+
+
+def accuracy(seeds: list[int], wash_rate: float, n_assets: int) -> list[dict[str, Any]]:
+    rows = []
+    for seed in seeds:
+        per_rate = {}
+        for rate in (0.0, wash_rate):
+            m = market_gen.generate(seed=seed, wash_rate=rate, n_assets=n_assets)
+            t0 = time.perf_counter()
+            r = backtest(
+                m.assets, m.usage, m.transactions, cutoff=m.requests["at"].min(), truth=m.truth
+            )
+            secs = time.perf_counter() - t0
+            model, cat = r.score("model"), r.score("category_median")
+            per_rate[rate] = {
+                "seed": seed,
+                "wash_rate": rate,
+                "requests": r.n_requests,
+                "mdape": model.mdape,
+                "noise_floor": r.noise_floor,
+                "vs_floor": model.mdape / (r.noise_floor or float("nan")),
+                "cat_median_mdape": cat.mdape,
+                "vs_cat_median": model.mdape / cat.mdape,
+                "hedonic_mdape": r.score("hedonic").mdape,
+                "coverage": model.coverage,
+                "width": model.width,
+                "violations": model.violations,
+                "recall": (r.detection or {}).get("recall"),
+                "precision": (r.detection or {}).get("precision"),
+                "seconds": secs,
+            }
+        base, washed = per_rate[0.0], per_rate[wash_rate]
+        washed["wash_change"] = washed["mdape"] / base["mdape"] - 1.0
+        rows.extend([base, washed])
+    return rows
+
+
+def features(rows: int, threads: int | None) -> dict[str, Any]:
+    """Run the feature benchmark in a subprocess (the polars thread pool is fixed at import)."""
+    env = dict(os.environ)
+    if threads:
+        env["POLARS_MAX_THREADS"] = str(threads)
+    else:
+        env.pop("POLARS_MAX_THREADS", None)
+    out = subprocess.run(
+        [sys.executable, __file__, "--_features-child", str(rows)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def _features_child(rows: int) -> None:
+    from valuation.features import usage_features
+
+    # ~1,350 usage rows per asset with daily reports at the default trade rate
+    n_assets = max(50, rows // 1350)
+    m = market_gen.generate(seed=7, n_assets=n_assets, usage_cadence_days=1, n_buyers=20_000)
+    queries = m.transactions.select("asset_id", pl.col("at").alias("as_of"))
+    best: dict[str, float] = {}
+    for _ in range(2):
+        w0, c0 = time.perf_counter(), time.process_time()
+        out = usage_features(m.usage, m.assets, queries).collect()
+        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        if not best or cpu < best["cpu_s"]:
+            best = {"wall_s": wall, "cpu_s": cpu}
+    print(
+        json.dumps(
+            {
+                "usage_rows": m.usage.height,
+                "queries": out.height,
+                "assets": n_assets,
+                "threads": pl.thread_pool_size(),
+                **best,
+                "cpu_s_per_10M_rows": best["cpu_s"] * 10_000_000 / m.usage.height,
+            }
+        )
+    )
+
+
+def quotes(trades: int, n: int) -> dict[str, Any]:
+    years = 3.0
+    n_assets = 2000
+    rate = trades / (n_assets * years) * 1.95  # thinning, cold starts: ~0.6 of the nominal rate
+    m = market_gen.generate(
+        seed=11,
+        n_assets=n_assets,
+        trades_per_asset_year=rate,
+        usage_cadence_days=28,
+        n_buyers=50_000,
+    )
+    t0 = time.perf_counter()
+    model = fit(m.assets, m.usage, m.transactions)
+    fit_s = time.perf_counter() - t0
+    rng = random.Random(3)
+    ids = list(model.states)
+    seconds = []
+    for _ in range(n):
+        request = {
+            "asset_id": rng.choice(ids),
+            "max_units": rng.choice([None, 100, 10_000, 1_000_000, rng.randint(1, 10**7)]),
+            "duration_days": rng.choice([30, 90, 365, 730, rng.randint(1, 2000)]),
+            "purpose": rng.choice(SCOPE_ORDER),
+            "exclusive": rng.random() < 0.1,
+        }
+        q0 = time.perf_counter()
+        model.quote(request)
+        seconds.append(time.perf_counter() - q0)
+    return {
+        "past_transactions": m.transactions.height,
+        "usage_rows": m.usage.height,
+        "assets": n_assets,
+        "fit_s": fit_s,
+        "quotes": n,
+        **_bench.latency_summary_ms(seconds),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", choices=("accuracy", "features", "quote"), default=None)
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--wash-rate", type=float, default=0.1)
+    parser.add_argument("--assets", type=int, default=market_gen.MarketConfig.n_assets)
+    parser.add_argument("--usage-rows", type=int, default=10_000_000)
+    parser.add_argument("--quote-trades", type=int, default=100_000)
+    parser.add_argument("--quotes", type=int, default=20_000)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--_features-child", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args._features_child:
+        _features_child(args._features_child)
+        return
+    result: dict[str, Any] = {}
+    if args.only in (None, "accuracy"):
+        seeds = [int(s) for s in args.seeds.split(",")]
+        result["accuracy"] = accuracy(seeds, args.wash_rate, args.assets)
+    if args.only in (None, "features"):
+        result["features"] = [features(args.usage_rows, 1), features(args.usage_rows, None)]
+    if args.only in (None, "quote"):
+        result["quote"] = quotes(args.quote_trades, args.quotes)
+    if args.json:
+        _bench.emit_json(result)
+        return
+    if "accuracy" in result:
+        _bench.print_table(
+            result["accuracy"],
+            [
+                "seed",
+                "wash_rate",
+                "requests",
+                "mdape",
+                "noise_floor",
+                "vs_floor",
+                "cat_median_mdape",
+                "vs_cat_median",
+                "hedonic_mdape",
+                "coverage",
+                "width",
+                "violations",
+                "wash_change",
+                "recall",
+                "precision",
+                "seconds",
+            ],
+            "accuracy (acceptance: vs_floor <= 1.3, vs_cat_median <= 0.5, coverage 0.87-0.93, "
+            "violations 0, wash_change <= 0.10)",
+        )
+    if "features" in result:
+        _bench.print_table(
+            result["features"],
+            ["usage_rows", "queries", "threads", "wall_s", "cpu_s", "cpu_s_per_10M_rows"],
+            "usage features (target <= 2 s per 10M rows on one core)",
+        )
+    if "quote" in result:
+        _bench.print_table(
+            [result["quote"]],
+            ["past_transactions", "usage_rows", "fit_s", "quotes", "p50_ms", "p99_ms", "max_ms"],
+            "quote latency at the pure-function level (target p99 <= 50 ms)",
+        )
+
+
+if __name__ == "__main__":
+    main()
