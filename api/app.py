@@ -18,6 +18,7 @@ from api.controllers.log import LogController, TilesController
 from api.controllers.market import ExportController, MarketController
 from api.controllers.registry import AssetController, PartyController, RegistryObjectController
 from api.controllers.statements import StatementController
+from api.controllers.valuation import ValuationController
 from api.deps import Ledger, reader_from_request
 from api.keyfiles import load_or_create_key
 from api.observability import Metrics, configure_json_logging, request_middleware
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
             ExportController,
             TilesController,
             AuditController,
+            ValuationController,
         ],
         dependencies={
             "ledger": Provide(lambda: ledger_service, use_cache=True, sync_to_thread=False),

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, delete, insert, select
 from api.auth import Principal, TokenIssuer, session_expiry
 from api.observability import Metrics
 from api.problems import NotFound
+from api.valuation_service import Valuer
 from ledger import dsse, tiles
 from ledger.alerts import Alert
 from ledger.cosignature import cosigner_key_id, parse_cosignature_line, verify_cosignature
@@ -35,6 +36,7 @@ from ledger.storage.projections import SqlView
 from ledger.storage.schema import login_nonces, party_contacts, refusals
 from ledger.storage.sequencer import AppendResult, Sequencer, Submission, read_receipt
 from valuation.market_statistics import market_statistics
+from valuation.model import Quote
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,27 @@ class LedgerService:
 
     def __post_init__(self) -> None:
         self.tokens = TokenIssuer(bytes(self.signer.key))
+        self.valuer = Valuer(self.engine)
+
+    def record_quote(self, quote: Quote, terms: Any) -> Receipt:
+        """Put a quote on the ledger, signed by the log (for the price-outside-interval alert)."""
+        statement: dict[str, Any] = {
+            "kind": "valuation.quote",
+            "issued_at": format_rfc3339_utc(datetime.now(UTC)),
+            "nonce": secrets.token_hex(16),
+            "asset_id": quote.asset_id,
+            "units": terms.units,
+            "term_days": terms.term_days,
+            "exclusive": terms.exclusive,
+            "purpose": terms.purpose,
+            "price": {"amount_minor": quote.price_minor, "currency": quote.currency},
+            "low_minor": quote.low_minor,
+            "high_minor": quote.high_minor,
+            "model_as_of": format_rfc3339_utc(quote.as_of),
+        }
+        receipt = self.sequencer.append(self.sign_as_ledger(statement)).receipt
+        self.metrics.quote()
+        return receipt
 
     @property
     def operator(self) -> KeyRecord:

@@ -244,6 +244,17 @@ class UsageCorrected(_Event, frozen=True):
     units: int
 
 
+class QuoteRecorded(_Event, frozen=True):
+    asset_id: str
+    units: int | None
+    term_days: int
+    exclusive: bool
+    purpose: str
+    price: Money
+    low_minor: int
+    high_minor: int
+
+
 Event: TypeAlias = (
     PartyRegistered
     | ContactCommitted
@@ -277,4 +288,5 @@ Event: TypeAlias = (
     | DisputeAnswered
     | DisputeResolved
     | UsageCorrected
+    | QuoteRecorded
 )

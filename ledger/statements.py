@@ -365,6 +365,20 @@ class PaymentConfirm(Statement, frozen=True, tag="payment.confirm"):
     payment_id: Id
 
 
+class ValuationQuote(Statement, frozen=True, tag="valuation.quote"):
+    """Signed by the ledger when it quotes a price, so auditors can compare deals with quotes."""
+
+    asset_id: Id
+    units: Units | None
+    term_days: Days
+    exclusive: bool
+    purpose: Purpose
+    price: Money
+    low_minor: Count
+    high_minor: Count
+    model_as_of: Timestamp
+
+
 # --- disputes -------------------------------------------------------------------------------------
 
 
@@ -428,6 +442,7 @@ AnyStatement: TypeAlias = (
     | DisputeOpen
     | DisputeAnswer
     | DisputeResolve
+    | ValuationQuote
 )
 STATEMENT_KINDS: tuple[type[Statement], ...] = (
     PartyRegister,
@@ -462,6 +477,7 @@ STATEMENT_KINDS: tuple[type[Statement], ...] = (
     DisputeOpen,
     DisputeAnswer,
     DisputeResolve,
+    ValuationQuote,
 )
 
 KNOWN_KINDS = frozenset(str(t.__struct_config__.tag) for t in STATEMENT_KINDS)

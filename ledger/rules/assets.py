@@ -17,6 +17,7 @@ from ledger.events import (
     Event,
     ObjectionFiled,
     ObjectionResolved,
+    QuoteRecorded,
     RightHeld,
 )
 from ledger.rules.common import (
@@ -39,6 +40,7 @@ from ledger.statements import (
     AssetVersion,
     ConflictResolve,
     ObjectionResolve,
+    ValuationQuote,
 )
 
 
@@ -204,6 +206,26 @@ def unfreeze(view: LedgerView, st: AssetUnfreeze, signer: Signer, ctx: Context) 
     ]
 
 
+def record_quote(view: LedgerView, st: ValuationQuote, signer: Signer, ctx: Context) -> list[Event]:
+    require_operator(signer, "record valuation quotes")
+    require_asset(view, st.asset_id)
+    if not st.low_minor <= st.price.amount_minor <= st.high_minor:
+        raise refuse("bad-quote", "a quote's price lies within its interval", 422)
+    return [
+        QuoteRecorded(
+            asset_id=st.asset_id,
+            units=st.units,
+            term_days=st.term_days,
+            exclusive=st.exclusive,
+            purpose=st.purpose,
+            price=st.price,
+            low_minor=st.low_minor,
+            high_minor=st.high_minor,
+        ),
+        AssetTouched(asset_id=st.asset_id),
+    ]
+
+
 def _at(ctx: Context) -> datetime:
     return parse_rfc3339_utc(ctx.integrated_at)
 
@@ -217,4 +239,5 @@ RULES: dict[str, Rule] = {
     "asset.certify": certify,
     "asset.freeze": freeze,
     "asset.unfreeze": unfreeze,
+    "valuation.quote": record_quote,
 }

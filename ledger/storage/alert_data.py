@@ -15,6 +15,7 @@ from ledger.storage.schema import (
     refusals,
     right_transfers,
     usage_reports,
+    valuation_quotes,
 )
 
 
@@ -122,12 +123,27 @@ def related_pairs(conn: Connection) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in rows]
 
 
-def compute(conn: Connection, quotes: list[alerts.Quote] | None = None) -> list[alerts.Alert]:
+def quotes(conn: Connection) -> list[alerts.Quote]:
+    rows = conn.execute(
+        select(
+            valuation_quotes.c.asset_id,
+            valuation_quotes.c.quoted_at,
+            valuation_quotes.c.units,
+            valuation_quotes.c.price_minor,
+            valuation_quotes.c.low_minor,
+            valuation_quotes.c.high_minor,
+            valuation_quotes.c.entry_index,
+        ).order_by(valuation_quotes.c.entry_index)
+    )
+    return [alerts.Quote(*r) for r in rows]
+
+
+def compute(conn: Connection) -> list[alerts.Alert]:
     """Every alert the detectors find, newest evidence last."""
     found_trades = trades(conn)
     found_refusals = refused(conn)
     return [
-        *alerts.price_outside_interval(found_trades, quotes or []),
+        *alerts.price_outside_interval(found_trades, quotes(conn)),
         *alerts.wash_cycles(found_trades),
         *alerts.related_party_inflated(found_trades, related_pairs(conn)),
         *alerts.usage_burst_before_sale(found_trades, usage(conn)),

@@ -58,6 +58,7 @@ from ledger.storage.schema import (
     right_transfers,
     rights,
     usage_reports,
+    valuation_quotes,
 )
 
 
@@ -734,6 +735,25 @@ def _usage_corrected(conn: Connection, e: ev.UsageCorrected, m: EntryMeta) -> No
     )
 
 
+def _quote_recorded(conn: Connection, e: ev.QuoteRecorded, m: EntryMeta) -> None:
+    conn.execute(
+        _insert(valuation_quotes),
+        dict(
+            entry_index=m.index,
+            asset_id=e.asset_id,
+            units=e.units,
+            term_days=e.term_days,
+            exclusive=e.exclusive,
+            purpose=e.purpose,
+            price_minor=e.price.amount_minor,
+            currency=e.price.currency,
+            low_minor=e.low_minor,
+            high_minor=e.high_minor,
+            quoted_at=m.integrated_at,
+        ),
+    )
+
+
 _APPLY: dict[type[Any], Callable[[Connection, Any, EntryMeta], None]] = {
     ev.PartyRegistered: _party_registered,
     ev.ContactCommitted: _contact_committed,
@@ -767,4 +787,5 @@ _APPLY: dict[type[Any], Callable[[Connection, Any, EntryMeta], None]] = {
     ev.DisputeAnswered: _dispute_answered,
     ev.DisputeResolved: _dispute_resolved,
     ev.UsageCorrected: _usage_corrected,
+    ev.QuoteRecorded: _quote_recorded,
 }

@@ -336,6 +336,22 @@ disputes = Table(
     Column("resolved_index", BigInteger),
 )
 
+valuation_quotes = Table(
+    "valuation_quotes",
+    metadata,
+    Column("entry_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("asset_id", Text, nullable=False),
+    Column("units", BigInteger),
+    Column("term_days", Integer, nullable=False),
+    Column("exclusive", Boolean, nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("price_minor", BigInteger, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("low_minor", BigInteger, nullable=False),
+    Column("high_minor", BigInteger, nullable=False),
+    Column("quoted_at", Text, nullable=False),
+)
+
 # Not a projection: statements the rules refused (nothing appended), for regulators' alerts.
 refusals = Table(
     "refusals",
@@ -376,4 +392,5 @@ PROJECTION_TABLES = (
     usage_reports,
     payments,
     disputes,
+    valuation_quotes,
 )

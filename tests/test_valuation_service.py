@@ -1,0 +1,62 @@
+"""Valuation through the service: a quote with its interval, approaches and weights, recorded
+on the ledger; and an honest refusal while there is too little history."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import msgspec
+import pytest
+
+from api.client import ApiError
+from ledger.receipts import Receipt, verify_receipt
+from tests.test_licences import Market
+from tests.world import World
+
+
+def test_no_history_no_quote(world: World) -> None:
+    m = Market(world)
+    with pytest.raises(ApiError) as refused:
+        world.client(m.buyer).post_json("/v1/valuations/quote", {"asset_id": m.asset, "units": 10})
+    assert refused.value.status == 409 and refused.value.code == "valuation-unavailable"
+
+
+def test_a_quote_is_priced_explained_and_recorded(world: World) -> None:
+    m = Market(world)
+    for i in range(32):
+        units = 20 + 7 * i
+        licence_id = m.active(units=units)
+        price = 10_000 + 50 * units
+        payment = m.sign(
+            m.buyer,
+            "payment.record",
+            licence_id=licence_id,
+            amount={"amount_minor": price, "currency": "CNY"},
+        )
+        m.sign(m.owner, "payment.confirm", payment_id=payment.id)
+    buyer = world.client(m.buyer)
+    quote = buyer.post_json(
+        "/v1/valuations/quote",
+        {"asset_id": m.asset, "units": 100, "term_days": 30, "purpose": "research"},
+    )
+    assert quote["low_minor"] <= quote["price_minor"] <= quote["high_minor"]
+    assert set(quote["approaches"]) == {"market", "income", "cost"}
+    assert quote["n_comparables"] > 0 and quote["explanation"]
+    entry, _ = verify_receipt(msgspec.convert(quote["receipt"], Receipt), buyer.verifier())
+    recorded = json.loads(base64.b64decode(entry.envelope.payload))
+    assert (
+        recorded["kind"] == "valuation.quote"
+        and recorded["price"]["amount_minor"] == quote["price_minor"]
+    )
+    bigger = buyer.post_json(
+        "/v1/valuations/quote",
+        {"asset_id": m.asset, "units": 1000, "term_days": 30, "purpose": "research"},
+    )
+    assert bigger["price_minor"] >= quote["price_minor"]  # more units never cost less
+    assert bigger["price_minor"] / 1000 <= quote["price_minor"] / 100  # ...nor more per unit
+    indicative = world.client().get_json(f"/v1/assets/{m.asset}/valuation")
+    assert indicative["receipt"] is None and indicative["price_minor"] > 0
+    with pytest.raises(ApiError) as anonymous:
+        world.client().post_json("/v1/valuations/quote", {"asset_id": m.asset})
+    assert anonymous.value.status == 401
