@@ -1077,3 +1077,43 @@ def replay_command(
         f"{len(differences)} difference(s) between the live projections and the ledger "
         f"({', '.join(tables)})"
     )
+
+
+# --- valuation: the offline commands live in api/cli_valuation.py; quoting needs a server ----
+
+from api.cli_valuation import valuation as valuation_group  # noqa: E402
+
+main.add_command(valuation_group)
+
+
+@valuation_group.command("quote")
+@click.argument("asset_id")
+@click.option("--units", type=int, default=None, help="Units of use (default: unlimited).")
+@click.option("--term-days", type=int, default=365, show_default=True)
+@click.option("--exclusive", is_flag=True)
+@click.option("--purpose", default="analytics", show_default=True)
+@common_options
+@click.pass_obj
+def valuation_quote(
+    obj: Context, asset_id: str, units: int | None, term_days: int, exclusive: bool, purpose: str
+) -> None:
+    """Ask the server for a price with its 90% interval; the quote is recorded on the ledger."""
+
+    def action() -> None:
+        with obj.client() as client:
+            client.login(obj.signing_key())
+            body = {"asset_id": asset_id, "term_days": term_days, "exclusive": exclusive}
+            body |= {"purpose": purpose} | ({"units": units} if units is not None else {})
+            quote = client.post_json("/v1/valuations/quote", body)
+        weights = ", ".join(
+            f"{name} {a['weight']:.0%}" for name, a in quote["approaches"].items() if a["weight"]
+        )
+        obj.emit(
+            quote,
+            f"{quote['price_minor'] / 100:.2f} {quote['currency']} "
+            f"(90% interval {quote['low_minor'] / 100:.2f} .. {quote['high_minor'] / 100:.2f}); "
+            f"{weights}; {quote['n_comparables']} comparables\n{quote['explanation']}\n"
+            f"recorded at entry {quote['receipt']['index']}",
+        )
+
+    _run_api(action)
