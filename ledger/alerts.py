@@ -7,6 +7,7 @@ Thresholds are parameters with defaults documented here, so a regulator can tune
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -156,9 +157,8 @@ def related_party_inflated(
     """Trades between related parties (they traded the other way, or moved rights between
     them) at more than `factor` x the category's median unit price."""
     pairs = {frozenset(p) for p in related}
-    for t in trades:
-        if any(o.seller_id == t.buyer_id and o.buyer_id == t.seller_id for o in trades):
-            pairs.add(frozenset((t.seller_id, t.buyer_id)))
+    directions = {(t.seller_id, t.buyer_id) for t in trades}
+    pairs |= {frozenset(d) for d in directions if (d[1], d[0]) in directions}
     by_category: dict[str, list[float]] = defaultdict(list)
     for t in trades:
         by_category[t.category].append(_unit_price(t))
@@ -199,16 +199,28 @@ def usage_burst_before_sale(
     by_asset: dict[str, list[tuple[datetime, Usage]]] = defaultdict(list)
     for u in usage:
         by_asset[u.asset_id].append((parse_rfc3339_utc(u.at), u))
+    # Per asset: times sorted, with running sums, so each sale costs two binary searches.
+    series: dict[str, tuple[list[datetime], list[int], list[Usage]]] = {}
+    for asset_id, rows in by_asset.items():
+        rows.sort(key=lambda r: r[0])
+        sums = [0]
+        for _, u in rows:
+            sums.append(sums[-1] + u.units)
+        series[asset_id] = ([at for at, _ in rows], sums, [u for _, u in rows])
+    weeks = (history - window) / window
     alerts = []
     for t in trades:
+        if t.asset_id not in series:
+            continue
+        times, sums, reports = series[t.asset_id]
         sold = parse_rfc3339_utc(t.at)
-        recent = [u for at, u in by_asset.get(t.asset_id, []) if sold - window <= at < sold]
-        before = [
-            u for at, u in by_asset.get(t.asset_id, []) if sold - history <= at < sold - window
-        ]
-        burst = sum(u.units for u in recent)
-        weeks = (history - window) / window
-        usual = sum(u.units for u in before) / weeks
+        lo, mid, hi = (
+            bisect_left(times, sold - history),
+            bisect_left(times, sold - window),
+            bisect_left(times, sold),
+        )
+        burst = sums[hi] - sums[mid]
+        usual = (sums[mid] - sums[lo]) / weeks
         if burst >= minimum and burst > factor * max(usual, 1.0):
             alerts.append(
                 Alert(
@@ -218,7 +230,7 @@ def usage_burst_before_sale(
                         f"{burst} units reported in the {window.days} days before a sale, "
                         f"against a usual {usual:.0f} a week"
                     ),
-                    evidence=(*(u.index for u in recent), t.index),
+                    evidence=(*(u.index for u in reports[mid:hi]), t.index),
                     asset_id=t.asset_id,
                     licence_id=t.licence_id,
                     at=t.at,

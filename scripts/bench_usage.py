@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _bench  # noqa: E402
+import _bench
 
-from api.client import Client, new_statement, sign_statement  # noqa: E402
-from ledger import keys  # noqa: E402
-from ledger.encoding import canonical_json, format_rfc3339_utc  # noqa: E402
+from api.client import Client, new_statement, sign_statement
+from ledger import keys
+from ledger.encoding import canonical_json, format_rfc3339_utc
 
 PATH = "/v1/statements"
 
@@ -148,8 +148,9 @@ def bench_http(db: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 LOAD_SQL = (
-    "INSERT INTO usage_reports (usage_id, licence_id, asset_id, licensee_id, reporter_id, units,"
-    " usage_kind, period_start, period_end, entry_index, reported_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+    "INSERT INTO usage_reports (usage_id, licence_id, asset_id, licensee_id, reporter_id,"
+    " units, usage_kind, period_start, period_end, entry_index, reported_at)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 )
 
 
