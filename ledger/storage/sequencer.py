@@ -302,12 +302,14 @@ class Sequencer:
 
     def _proof_from(self, known: dict[NodeId, bytes], index: int, size: int) -> list[bytes]:
         # The batch's own nodes plus the old frontier cover every proof for a new entry;
-        # fetch anything else rather than assume it.
-        missing = merkle.inclusion_nodes(index, size) - known.keys()
-        if missing:
-            with self._engine.connect() as conn:
-                known.update(store.fetch_nodes(conn, missing))
-        return merkle.inclusion_proof(index, size, lambda level, idx: known[(level, idx)])
+        # anything else is fetched rather than assumed.
+        def get(level: int, idx: int) -> bytes:
+            if (level, idx) not in known:
+                with self._engine.connect() as conn:
+                    known.update(store.fetch_nodes(conn, [(level, idx)]))
+            return known[(level, idx)]
+
+        return merkle.inclusion_proof(index, size, get)
 
 
 def read_receipt(conn: Connection, index: int) -> Receipt:
