@@ -106,6 +106,13 @@ def main(ctx: click.Context, url: str | None, key: str | None, as_json: bool) ->
     ctx.obj = Context(url, key, as_json)
 
 
+def read_vkey(value: str | None) -> str | None:
+    """A vkey given inline or as a file holding it."""
+    if value is None:
+        return None
+    return Path(value).read_text().strip() if os.path.isfile(value) else value.strip()
+
+
 def _fail(message: str, code: int = 1) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import click
 
-from api.cli import Context, _run_api, common_options, main
-from api.cli_registry import read_vkey
+from api.cli import Context, _run_api, common_options, main, read_vkey
 from api.witness import ForkDetected, default_name, witness_once
 from ledger.bundle import verify_bundle
 from ledger.note import parse_vkey

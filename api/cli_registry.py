@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -16,7 +15,7 @@ from typing import Any
 import click
 import msgspec
 
-from api.cli import Context, _run_api, common_options, main, party
+from api.cli import Context, _run_api, common_options, main, party, read_vkey
 from api.client import Client, Submitted
 from api.keyfiles import read_key
 from ledger import keys
@@ -111,13 +110,6 @@ def read_schema(path: Path | None) -> list[dict[str, Any]] | None:
     except (ValueError, msgspec.ValidationError) as exc:
         raise click.BadParameter(f"{path}: not a list of schema fields: {exc}") from None
     return [msgspec.to_builtins(f) for f in fields]
-
-
-def read_vkey(value: str | None) -> str | None:
-    """A vkey given inline or as a file holding it."""
-    if value is None:
-        return None
-    return Path(value).read_text().strip() if os.path.isfile(value) else value.strip()
 
 
 def submit(
