@@ -405,6 +405,10 @@ def test_catalog_search_filters_and_pages(world: World) -> None:
         made[:3]
     )
     assert len(client.get_json("/v1/assets", q="气")["assets"]) == 3  # short queries work too
+    page = client.get_json("/v1/assets", q="weather", limit=2)  # text search pages too
+    rest = client.get_json("/v1/assets", q="weather", limit=2, cursor=page["next_cursor"])
+    assert [a["asset_id"] for a in page["assets"] + rest["assets"]] == made[:3][::-1]
+    assert rest["next_cursor"] is None
     assert {
         a["asset_id"] for a in client.get_json("/v1/assets", category="transport")["assets"]
     } == set(made[3:])

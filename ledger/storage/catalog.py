@@ -14,6 +14,7 @@ from ledger.storage.schema import (
     asset_lineage,
     asset_versions,
     assets,
+    assets_search,
     conflicts,
     disputes,
     objections,
@@ -77,15 +78,16 @@ def _like_pattern(q: str) -> str:
     return f"%{escaped}%"
 
 
+def _fts_phrase(q: str) -> str:
+    # FTS5 trigram: a quoted phrase is a substring match, in any script.
+    return '"' + q.replace('"', '""') + '"'
+
+
+def _uses_fts(conn: Connection, q: str | None) -> bool:
+    return bool(q) and conn.dialect.name == "sqlite" and len(q or "") >= 3
+
+
 def _text_condition(conn: Connection, q: str) -> Any:
-    if conn.dialect.name == "sqlite" and len(q) >= 3:
-        # FTS5 trigram: a quoted phrase is a substring match, in any script.
-        phrase = '"' + q.replace('"', '""') + '"'
-        return assets.c.asset_id.in_(
-            select(text("asset_id"))
-            .select_from(text("assets_search"))
-            .where(text("assets_search MATCH :phrase").bindparams(phrase=phrase))
-        )
     pattern = _like_pattern(q)
     if conn.dialect.name == "postgresql":
         # Matches the pg_trgm expression index of migration 0002.
@@ -101,7 +103,17 @@ def search_assets(
     """A page of the catalog, newest first; returns (rows, cursor for the next page or None)."""
     limit = max(1, min(limit, MAX_PAGE))
     conditions: list[Any] = []
-    if flt.q:
+    order: Any = assets.c.registered_index.desc()
+    source: Any = assets
+    if _uses_fts(conn, flt.q):
+        # Walk the text index newest first (its rowid is the registration index) and stop at a
+        # page, instead of collecting every match and sorting it.
+        source = assets_search.join(assets, assets.c.registered_index == assets_search.c.rowid)
+        conditions.append(
+            text("assets_search MATCH :phrase").bindparams(phrase=_fts_phrase(flt.q or ""))
+        )
+        order = assets_search.c.rowid.desc()
+    elif flt.q:
         conditions.append(_text_condition(conn, flt.q))
     if flt.category:
         conditions.append(assets.c.category == flt.category)
@@ -114,11 +126,14 @@ def search_assets(
     elif flt.status:
         conditions.append(assets.c.status == flt.status)
     if before is not None:
-        conditions.append(assets.c.registered_index < before)
+        conditions.append(
+            (assets_search.c.rowid if source is not assets else assets.c.registered_index) < before
+        )
     query = (
         select(*(assets.c[c] for c in PUBLIC_ASSET_COLUMNS))
+        .select_from(source)
         .where(*conditions)
-        .order_by(assets.c.registered_index.desc())
+        .order_by(order)
         .limit(limit + 1)
     )
     rows = [row_dict(r) for r in conn.execute(query)]

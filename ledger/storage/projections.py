@@ -369,7 +369,7 @@ def _asset_registered(conn: Connection, e: ev.AssetRegistered, m: EntryMeta) -> 
     if conn.dialect.name == "sqlite":
         conn.execute(
             _insert(assets_search),
-            dict(asset_id=e.asset_id, title=st.title, description=st.description),
+            dict(rowid=m.index, asset_id=e.asset_id, title=st.title, description=st.description),
         )
 
 

@@ -148,6 +148,7 @@ assets = Table(
 assets_search = Table(
     "assets_search",
     metadata,
+    Column("rowid", BigInteger),  # = the asset's registered_index: newest first is rowid desc
     Column("asset_id", Text),
     Column("title", Text),
     Column("description", Text),
