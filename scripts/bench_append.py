@@ -1,0 +1,322 @@
+"""Append throughput of a real `dataledger serve` over HTTP.
+
+What it measures: for each configuration (database x server workers) a fresh server is started
+as a subprocess on 127.0.0.1 (SQLite in a temp dir, or a fresh PostgreSQL database that is
+dropped afterwards), then C concurrent keep-alive connections POST `party.register` envelopes
+(each by a fresh key) to /v1/parties for a fixed duration or count. Reported: appends/s (201
+responses per second over the timed phase), p50/p99 latency, non-201 responses (must be 0),
+server batches (checkpoints committed, read from the database), CPU used by the server and by
+the load generator, and the time `dataledger verify` takes on the result; the verified tree
+size must equal the number of accepted appends.
+
+How: envelopes are generated and signed (on all cores) BEFORE the timed phase, so the load
+generator only does HTTP. Two load generators: `raw` (asyncio streams speaking minimal
+HTTP/1.1 keep-alive, on uvloop; the default, cheapest) and `httpx` (httpx.AsyncClient with a
+connection pool), selectable with --client to compare their cost. The load generator shares
+the machine with the server, so its CPU share is printed too.
+
+    python scripts/bench_append.py --db sqlite --workers 1,2 --duration 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _bench
+
+PATH = "/v1/parties"
+
+
+@dataclass
+class LoadResult:
+    elapsed: float
+    statuses: dict[int, int] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    client_cpu: float = 0.0
+    exhausted: bool = False
+
+
+async def _drive_raw(
+    url: str, bodies: list[bytes], concurrency: int, duration: float | None
+) -> LoadResult:
+    host, port = url.removeprefix("http://").split(":")
+    conns = [_bench.RawConnection(host, int(port)) for _ in range(concurrency)]
+    await asyncio.gather(*(c.open() for c in conns))
+    requests = iter([_bench.post_request(host, int(port), PATH, b) for b in bodies])
+    result = LoadResult(0.0)
+
+    async def worker(conn: _bench.RawConnection, deadline: float) -> None:
+        while time.perf_counter() < deadline:
+            raw = next(requests, None)  # shared iterator: each body is sent exactly once
+            if raw is None:
+                result.exhausted = True
+                return
+            t0 = time.perf_counter()
+            status, body = await conn.request(raw)
+            result.latencies.append(time.perf_counter() - t0)
+            result.statuses[status] = result.statuses.get(status, 0) + 1
+            if status != 201 and len(result.errors) < 5:
+                result.errors.append(f"{status}: {body[:300]!r}")
+
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    deadline = t0 + duration if duration else float("inf")
+    try:
+        await asyncio.gather(*(worker(c, deadline) for c in conns))
+    finally:
+        result.elapsed = time.perf_counter() - t0
+        result.client_cpu = time.process_time() - cpu0
+        for c in conns:
+            c.close()
+    return result
+
+
+async def _drive_httpx(
+    url: str, bodies: list[bytes], concurrency: int, duration: float | None
+) -> LoadResult:
+    import httpx
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    headers = {"content-type": "application/json"}
+    result = LoadResult(0.0)
+    bodies_iter = iter(bodies)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
+        # Open the pool's connections before timing.
+        await asyncio.gather(*(client.get("/healthz") for _ in range(concurrency)))
+
+        async def worker(deadline: float) -> None:
+            while time.perf_counter() < deadline:
+                body = next(bodies_iter, None)
+                if body is None:
+                    result.exhausted = True
+                    return
+                t0 = time.perf_counter()
+                response = await client.post(PATH, content=body, headers=headers)
+                result.latencies.append(time.perf_counter() - t0)
+                status = response.status_code
+                result.statuses[status] = result.statuses.get(status, 0) + 1
+                if status != 201 and len(result.errors) < 5:
+                    result.errors.append(f"{status}: {response.text[:300]}")
+
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        deadline = t0 + duration if duration else float("inf")
+        try:
+            await asyncio.gather(*(worker(deadline) for _ in range(concurrency)))
+        finally:
+            result.elapsed = time.perf_counter() - t0
+            result.client_cpu = time.process_time() - cpu0
+    return result
+
+
+def drive(
+    client: str, url: str, bodies: list[bytes], concurrency: int, duration: float | None
+) -> LoadResult:
+    """Run the timed phase; bounded by len(bodies) and by duration (+ a generous hard timeout)."""
+    fn = _drive_raw if client == "raw" else _drive_httpx
+    hard_limit = (duration or 0) + 60 + len(bodies) / 50
+
+    async def bounded() -> LoadResult:
+        return await asyncio.wait_for(fn(url, bodies, concurrency, duration), hard_limit)
+
+    return _bench.run_async(bounded())
+
+
+def _start_py_spy(
+    out: str, pid: int, duration: float | None, idle: bool
+) -> subprocess.Popen[bytes]:
+    """Sample the server (and its worker processes) for the timed phase with py-spy."""
+    fmt = {".svg": "flamegraph", ".json": "speedscope"}.get(Path(out).suffix, "raw")
+    spy = Path(sys.executable).with_name("py-spy")
+    cmd = [
+        str(spy if spy.exists() else "py-spy"),
+        "record",
+        "--pid",
+        str(pid),
+        "--subprocesses",
+        "--duration",
+        str(int(duration or 10)),
+        "--format",
+        fmt,
+        "--output",
+        out,
+        "--nonblocking",
+    ]
+    cmd += ["--idle"] if idle else []
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def run_one(db: str, workers: int, bodies: list[bytes], args: argparse.Namespace) -> dict[str, Any]:
+    warmup, timed = bodies[: args.warmup], bodies[args.warmup :]
+    with _bench.temp_dir() as tmp, _bench.database(db, tmp) as db_url:
+        with _bench.Server(tmp, db_url if db == "postgres" else "", workers=workers) as server:
+            assert server.proc is not None
+            if warmup:
+                w = drive(args.client, server.url, warmup, min(args.concurrency, len(warmup)), None)
+                if w.statuses.get(201, 0) != len(warmup):
+                    raise RuntimeError(f"warm-up failed: {w.statuses} {w.errors}")
+            background = _bench.warn_if_busy()
+            cpu0 = _bench.session_cpu_seconds(server.proc.pid)
+            busy0 = _bench.machine_busy_seconds()
+            spy = (
+                _start_py_spy(args.py_spy, server.proc.pid, args.duration, args.py_spy_idle)
+                if args.py_spy
+                else None
+            )
+            load = drive(args.client, server.url, timed, args.concurrency, args.duration)
+            if spy is not None:
+                try:
+                    spy.wait(60)
+                except subprocess.TimeoutExpired:
+                    spy.kill()
+                    spy.wait()
+            server_cpu = _bench.session_cpu_seconds(server.proc.pid) - cpu0
+            machine_cpu = _bench.machine_busy_seconds() - busy0
+            verify_s, report = _bench.run_cli_verify(server.url, server.vkey)
+            batches = _bench.count_batches(db_url)
+            rc = server.stop()
+        accepted = load.statuses.get(201, 0)
+        lat = _bench.latency_summary_ms(load.latencies)
+        tree = int(report["tree_size"])
+        expected_tree = accepted + len(warmup)
+        row = {
+            "db": db,
+            "workers": workers,
+            "client": args.client,
+            "conc": args.concurrency,
+            "sent": sum(load.statuses.values()),
+            "appends/s": accepted / load.elapsed,
+            "p50_ms": lat["p50_ms"],
+            "p99_ms": lat["p99_ms"],
+            "non201": sum(n for s, n in load.statuses.items() if s != 201),
+            "batches": batches,
+            "avg_batch": tree / batches if batches else 0.0,
+            "srv_cpu%": 100 * server_cpu / load.elapsed,
+            "cli_cpu%": 100 * load.client_cpu / load.elapsed,
+            "box_cpu%": 100 * machine_cpu / load.elapsed,
+            "bg_cpu%": background,
+            "verify_s": verify_s,
+            "tree_size": tree,
+            "tree_ok": tree == expected_tree,
+            "elapsed_s": load.elapsed,
+            "server_exit": rc,
+            "statuses": load.statuses,
+            "errors": load.errors,
+            "pool_exhausted": bool(args.duration) and load.exhausted,
+        }
+        return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument(
+        "--workers", default="1", help="server worker processes; a comma list runs each (e.g. 1,2)"
+    )
+    parser.add_argument("--concurrency", type=int, default=64, help="concurrent connections")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--duration", type=float, default=None, help="seconds per run (default 10)")
+    group.add_argument(
+        "--count", type=int, default=None, help="requests per run instead of a duration"
+    )
+    parser.add_argument(
+        "--pregen",
+        type=int,
+        default=40_000,
+        help="envelopes pre-signed per run in --duration mode (upper bound)",
+    )
+    parser.add_argument("--warmup", type=int, default=200, help="untimed requests first")
+    parser.add_argument(
+        "--client",
+        choices=["raw", "httpx"],
+        default="raw",
+        help="load generator: raw asyncio HTTP/1.1 or httpx.AsyncClient",
+    )
+    parser.add_argument(
+        "--py-spy",
+        metavar="FILE",
+        default=None,
+        help="profile the server during the timed phase with py-spy (pip install "
+        "py-spy); FILE.svg = flame graph, .json = speedscope, else collapsed stacks",
+    )
+    parser.add_argument(
+        "--py-spy-idle",
+        action="store_true",
+        help="with --py-spy: sample waiting threads too (wall-clock profile)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+    args = parser.parse_args()
+    if args.count is None and args.duration is None:
+        args.duration = 10.0
+
+    dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    workers_list = [int(w) for w in args.workers.split(",")]
+    per_run = args.warmup + (args.count if args.count is not None else args.pregen)
+    rows = []
+    for db, workers in itertools.product(dbs, workers_list):
+        t0 = time.perf_counter()
+        bodies = _bench.party_envelopes(per_run)
+        print(
+            f"[{db}, {workers} worker(s)] pre-signed {len(bodies):,} envelopes in "
+            f"{time.perf_counter() - t0:.1f} s; running ...",
+            file=sys.stderr,
+            flush=True,
+        )
+        row = run_one(db, workers, bodies, args)
+        if row["pool_exhausted"]:
+            print(
+                "  warning: ran out of pre-signed envelopes before the deadline; raise --pregen",
+                file=sys.stderr,
+            )
+        for e in row["errors"]:
+            print(f"  non-201: {e}", file=sys.stderr)
+        rows.append(row)
+
+    columns = [
+        "db",
+        "workers",
+        "client",
+        "conc",
+        "sent",
+        "appends/s",
+        "p50_ms",
+        "p99_ms",
+        "non201",
+        "batches",
+        "avg_batch",
+        "srv_cpu%",
+        "cli_cpu%",
+        "box_cpu%",
+        "bg_cpu%",
+        "verify_s",
+        "tree_ok",
+    ]
+    _bench.print_table(
+        rows,
+        columns,
+        title=f"append benchmark ({os.cpu_count()} cores; "
+        "cpu% = CPU-seconds per wall-second of the timed phase: srv = server processes,\n"
+        "cli = load generator, box = whole machine incl. PostgreSQL, bg = machine before the "
+        "run (others), max "
+        f"{100 * (os.cpu_count() or 1)}%)",
+    )
+    if args.json:
+        _bench.emit_json(rows)
+    if any(r["non201"] or not r["tree_ok"] for r in rows):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
