@@ -100,6 +100,7 @@ def load_market(path: Path, trades: int, parties: int, usage: int, seed: int) ->
     people = [f"{i:064x}" for i in range(parties)]
     assets = [f"{i:032x}" for i in range(max(1, trades // 20))]
     base = datetime(2026, 1, 1, tzinfo=UTC)
+    registered = format_rfc3339_utc(base - timedelta(days=30))
     db.executemany(
         "INSERT INTO assets (asset_id, owner_id, title, description, category, classification,"
         " personal_info, fingerprint, size_bytes, record_count, derived_from_json, status,"
@@ -114,8 +115,8 @@ def load_market(path: Path, trades: int, parties: int, usage: int, seed: int) ->
                 "personal" if i % 10 == 0 else "none",
                 a * 2,
                 -i - 1,
-                "x",
-                "x",
+                registered,
+                registered,
             )
             for i, a in enumerate(assets)
         ],
