@@ -32,6 +32,10 @@ def upgrade() -> None:
             "INSERT INTO assets_search(rowid, asset_id, title, description) "
             "SELECT registered_index, asset_id, title, description FROM assets"
         )
+    # Two filters at once (category and status) walked newest first without sorting.
+    op.create_index(
+        "ix_assets_category_status", "assets", ["category", "status", "registered_index"]
+    )
     # `frozen IS true` is what the catalog query says, so the planner can use this index.
     op.create_index(
         "ix_assets_frozen",
@@ -44,3 +48,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_assets_frozen", "assets")
+    op.drop_index("ix_assets_category_status", "assets")
