@@ -8,7 +8,7 @@ from typing import Any, TypeAlias
 
 from ledger.errors import StatementRejected
 from ledger.events import Event
-from ledger.state import AssetRecord, Context, LedgerView
+from ledger.state import AssetRecord, Context, LedgerView, LicenceRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,3 +64,10 @@ def require_live_asset(view: LedgerView, asset_id: str) -> AssetRecord:
     if asset.status == "rejected":
         raise refuse("asset-rejected", f"asset {asset_id} was rejected")
     return asset
+
+
+def require_licence(view: LedgerView, licence_id: str) -> LicenceRecord:
+    licence = view.licence(licence_id)
+    if licence is None:
+        raise refuse("unknown-licence", f"no licence {licence_id}", 404)
+    return licence

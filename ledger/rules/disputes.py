@@ -11,16 +11,9 @@ from ledger.events import (
     LicenceStatusChanged,
     UsageCorrected,
 )
-from ledger.rules.common import Rule, Signer, refuse, require_role
-from ledger.state import Context, DisputeRecord, LedgerView, LicenceRecord
+from ledger.rules.common import Rule, Signer, refuse, require_licence, require_role
+from ledger.state import Context, DisputeRecord, LedgerView
 from ledger.statements import DisputeAnswer, DisputeOpen, DisputeResolve
-
-
-def _licence(view: LedgerView, licence_id: str) -> LicenceRecord:
-    licence = view.licence(licence_id)
-    if licence is None:
-        raise refuse("unknown-licence", f"no licence {licence_id}", 404)
-    return licence
 
 
 def _dispute(view: LedgerView, dispute_id: str) -> DisputeRecord:
@@ -33,7 +26,7 @@ def _dispute(view: LedgerView, dispute_id: str) -> DisputeRecord:
 
 
 def open_dispute(view: LedgerView, st: DisputeOpen, signer: Signer, ctx: Context) -> list[Event]:
-    licence = _licence(view, st.licence_id)
+    licence = require_licence(view, st.licence_id)
     parties = {licence.buyer_id: licence.seller_id, licence.seller_id: licence.buyer_id}
     if signer.party_id not in parties:
         raise refuse(
@@ -59,7 +52,7 @@ def answer(view: LedgerView, st: DisputeAnswer, signer: Signer, ctx: Context) ->
         raise refuse("not-the-respondent", "only the other party to the licence answers", 403)
     if dispute.status != "open":
         raise refuse("dispute-answered", f"dispute {st.dispute_id} was already answered")
-    licence = _licence(view, dispute.licence_id)
+    licence = require_licence(view, dispute.licence_id)
     return [
         DisputeAnswered(dispute_id=st.dispute_id, answer=st.answer),
         AssetTouched(asset_id=licence.asset_id),
@@ -69,7 +62,7 @@ def answer(view: LedgerView, st: DisputeAnswer, signer: Signer, ctx: Context) ->
 def resolve(view: LedgerView, st: DisputeResolve, signer: Signer, ctx: Context) -> list[Event]:
     require_role(view, signer, "regulator", "resolve disputes")
     dispute = _dispute(view, st.dispute_id)
-    licence = _licence(view, dispute.licence_id)
+    licence = require_licence(view, dispute.licence_id)
     if st.usage_correction > licence.units_used:
         raise refuse(
             "correction-too-large",

@@ -29,6 +29,7 @@ from ledger.rules.common import (
     Rule,
     Signer,
     refuse,
+    require_licence,
     require_live_asset,
     require_operator,
     require_party,
@@ -162,13 +163,6 @@ def request(view: LedgerView, st: LicenceRequest, signer: Signer, ctx: Context) 
     ]
 
 
-def _licence(view: LedgerView, licence_id: str) -> LicenceRecord:
-    licence = view.licence(licence_id)
-    if licence is None:
-        raise refuse("unknown-licence", f"no licence {licence_id}", 404)
-    return licence
-
-
 def _require_status(licence: LicenceRecord, *allowed: str) -> None:
     if licence.status not in allowed:
         raise refuse(
@@ -191,7 +185,7 @@ def _check_exclusivity(
 
 
 def approve(view: LedgerView, st: LicenceApprove, signer: Signer, ctx: Context) -> list[Event]:
-    licence = _licence(view, st.licence_id)
+    licence = require_licence(view, st.licence_id)
     _require_status(licence, "requested")
     asset = _tradeable(view, licence.asset_id)
     _operator_of(view, licence.asset_id, signer, "approve licences")
@@ -216,7 +210,7 @@ def regulator_approve(
     view: LedgerView, st: LicenceRegulatorApprove, signer: Signer, ctx: Context
 ) -> list[Event]:
     require_role(view, signer, "regulator", "approve licences of important data")
-    licence = _licence(view, st.licence_id)
+    licence = require_licence(view, st.licence_id)
     _require_status(licence, "awaiting_regulator")
     _tradeable(view, licence.asset_id)
     return [
@@ -228,7 +222,7 @@ def regulator_approve(
 
 
 def reject(view: LedgerView, st: LicenceReject, signer: Signer, ctx: Context) -> list[Event]:
-    licence = _licence(view, st.licence_id)
+    licence = require_licence(view, st.licence_id)
     # A regulator may refuse what awaits its approval; otherwise the seller refuses requests.
     regulator_refusing = licence.status == "awaiting_regulator" and "regulator" in view.roles(
         signer.party_id
@@ -240,7 +234,7 @@ def reject(view: LedgerView, st: LicenceReject, signer: Signer, ctx: Context) ->
 
 
 def revoke(view: LedgerView, st: LicenceRevoke, signer: Signer, ctx: Context) -> list[Event]:
-    licence = _licence(view, st.licence_id)
+    licence = require_licence(view, st.licence_id)
     _require_status(licence, "active", "awaiting_regulator")
     if signer.party_id != licence.seller_id and "regulator" not in view.roles(signer.party_id):
         raise refuse("not-allowed", "only the seller or a regulator may revoke a licence", 403)
@@ -248,7 +242,7 @@ def revoke(view: LedgerView, st: LicenceRevoke, signer: Signer, ctx: Context) ->
 
 
 def terminate(view: LedgerView, st: LicenceTerminate, signer: Signer, ctx: Context) -> list[Event]:
-    licence = _licence(view, st.licence_id)
+    licence = require_licence(view, st.licence_id)
     if signer.party_id != licence.buyer_id:
         raise refuse("not-the-buyer", "only the licensee may terminate its licence", 403)
     _require_status(licence, "active", "awaiting_regulator", "requested")
@@ -257,7 +251,7 @@ def terminate(view: LedgerView, st: LicenceTerminate, signer: Signer, ctx: Conte
 
 def expire(view: LedgerView, st: LicenceExpire, signer: Signer, ctx: Context) -> list[Event]:
     require_operator(signer, "expire licences")
-    licence = _licence(view, st.licence_id)
+    licence = require_licence(view, st.licence_id)
     _require_status(licence, "active", "awaiting_regulator")
     assert licence.ends_at is not None  # approved licences have a term
     if _at(ctx) < parse_rfc3339_utc(licence.ends_at):
@@ -276,7 +270,7 @@ def set_gateway(view: LedgerView, st: GatewaySet, signer: Signer, ctx: Context) 
 
 
 def report_usage(view: LedgerView, st: UsageReport, signer: Signer, ctx: Context) -> list[Event]:
-    licence = _licence(view, st.licence_id)
+    licence = require_licence(view, st.licence_id)
     if signer.party_id != licence.buyer_id and not view.is_gateway(
         licence.asset_id, signer.party_id
     ):
@@ -324,7 +318,7 @@ def report_usage(view: LedgerView, st: UsageReport, signer: Signer, ctx: Context
 def record_payment(
     view: LedgerView, st: PaymentRecord, signer: Signer, ctx: Context
 ) -> list[Event]:
-    licence = _licence(view, st.licence_id)
+    licence = require_licence(view, st.licence_id)
     if signer.party_id != licence.buyer_id:
         raise refuse("not-the-buyer", "only the licensee records payments", 403)
     if licence.price_currency is None:
@@ -355,7 +349,7 @@ def confirm_payment(
         raise refuse("unknown-payment", f"no payment {st.payment_id}", 404)
     if payment.status != "recorded":
         raise refuse("payment-confirmed", f"payment {st.payment_id} is already confirmed")
-    licence = _licence(view, payment.licence_id)
+    licence = require_licence(view, payment.licence_id)
     if signer.party_id != licence.seller_id:
         raise refuse("not-the-seller", "only the seller confirms payments", 403)
     return [PaymentConfirmed(payment_id=st.payment_id), AssetTouched(asset_id=licence.asset_id)]
