@@ -10,7 +10,7 @@ from datetime import timedelta
 from litestar import Litestar, MediaType, get
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.plugins import SwaggerRenderPlugin
 
 import ledger
 from api.controllers.audit import AuditController
@@ -22,6 +22,7 @@ from api.controllers.valuation import ValuationController
 from api.deps import Ledger, reader_from_request
 from api.keyfiles import load_or_create_key
 from api.observability import Metrics, configure_json_logging, request_middleware
+from api.openapi import ProblemDocumentingJsonPlugin, allow_header_middleware
 from api.problems import EXCEPTION_HANDLERS
 from api.service import LedgerService
 from api.settings import Settings
@@ -130,7 +131,7 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
             "reader": Provide(reader_from_request),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[request_middleware(ledger_service.metrics)],
+        middleware=[request_middleware(ledger_service.metrics), allow_header_middleware],
         on_startup=[start],
         on_shutdown=[stop],
         request_max_body_size=settings.max_body_bytes,
@@ -139,7 +140,7 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
             title="dataledger",
             version=ledger.__version__,
             path="/schema",
-            render_plugins=[JsonRenderPlugin(), SwaggerRenderPlugin()],
+            render_plugins=[ProblemDocumentingJsonPlugin(), SwaggerRenderPlugin()],
         ),
     )
 

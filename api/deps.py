@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request
 from litestar.di import NamedDependency
+from litestar.params import QueryParameter
 
 from api.auth import Principal
 from api.service import LedgerService
@@ -38,3 +39,8 @@ def require_reader(reader: Principal | None) -> Principal:
 
 def forbid(message: str) -> StatementRejected:
     return StatementRejected("forbidden", message, status=403)
+
+
+# An optional count or position in a query. Litestar drops `minimum: 0` from the OpenAPI schema
+# of optional parameters (a zero bound reads as "no bound"), so it is restated for clients.
+OptionalCount = Annotated[int | None, QueryParameter(ge=0, le=2**62, schema_extra={"minimum": 0})]

@@ -37,7 +37,13 @@ class NotFound(LookupError):
 
 
 def problem(
-    status: int, code: str, title: str, detail: str, **extra: Any
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> Response[dict[str, Any]]:
     body: dict[str, Any] = {
         "type": TYPE_PREFIX + code,
@@ -46,7 +52,7 @@ def problem(
         "detail": detail,
     }
     body.update({k: v for k, v in extra.items() if v is not None})
-    return Response(body, status_code=status, media_type=MEDIA_TYPE)
+    return Response(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
 def ledger_error_handler(_: Request[Any, Any, Any], exc: LedgerError) -> Response[dict[str, Any]]:
@@ -58,11 +64,14 @@ def ledger_error_handler(_: Request[Any, Any, Any], exc: LedgerError) -> Respons
             break
     else:
         status, title = 400, "Bad request"
-    extra = {
-        "expected": _printable(exc.expected),
-        "computed": _printable(exc.computed),
-    }
-    return problem(status, exc.code, title, exc.message, **extra)
+    return problem(
+        status,
+        exc.code,
+        title,
+        exc.message,
+        expected=_printable(exc.expected),
+        computed=_printable(exc.computed),
+    )
 
 
 def not_found_handler(_: Request[Any, Any, Any], exc: NotFound) -> Response[dict[str, Any]]:
@@ -82,7 +91,8 @@ def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
         405: "method-not-allowed",
         413: "body-too-large",
     }.get(exc.status_code, "http-error")
-    return problem(exc.status_code, code, str(exc.detail), str(exc.detail))
+    # Keep the exception's headers: a 405 must say which methods are allowed (RFC 9110 §15.5.6).
+    return problem(exc.status_code, code, str(exc.detail), str(exc.detail), headers=exc.headers)
 
 
 def _describe(error: Any) -> str:

@@ -83,7 +83,8 @@ class Server:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}")
+                tail = (self.workdir / "server.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{tail}")
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return

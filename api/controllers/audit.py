@@ -15,7 +15,7 @@ from litestar.params import QueryParameter
 from litestar.response import Stream
 
 from api.auth import Principal
-from api.deps import Ledger, Reader, forbid, require_reader
+from api.deps import Ledger, OptionalCount, Reader, forbid, require_reader
 from api.problems import NotFound
 from api.service import LedgerService
 from ledger.receipts import Receipt
@@ -26,7 +26,7 @@ Time = Annotated[
     str | None,
     QueryParameter(pattern=r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z)?$"),
 ]
-Minor = Annotated[int | None, QueryParameter(ge=0, le=2**62)]
+Minor = OptionalCount
 HexOrNone = Annotated[str | None, QueryParameter(pattern=r"^[0-9a-f]{32}([0-9a-f]{32})?$")]
 
 
@@ -163,7 +163,12 @@ class AuditController(Controller):
             )
         return Timeline(asset or party or "", ledger.receipts(indices))
 
-    @get("/bundle", operation_id="auditBundle", sync_to_thread=True)
+    @get(
+        "/bundle",
+        operation_id="auditBundle",
+        media_type="application/x-ndjson",
+        sync_to_thread=True,
+    )
     def bundle(
         self,
         ledger: Ledger,

@@ -10,6 +10,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
 
+from api.deps import OptionalCount
 from api.service import LedgerService
 from ledger import tiles
 from ledger.encoding import b64encode
@@ -64,7 +65,7 @@ def _entry_body(stored: StoredEntry) -> EntryBody:
 Ledger = NamedDependency[LedgerService]
 EntryIndex = Annotated[int, PathParameter(ge=0, le=2**62)]
 Size = Annotated[int, QueryParameter(ge=0, le=2**62)]
-OptionalSize = Annotated[int | None, QueryParameter(ge=0, le=2**62)]
+OptionalSize = OptionalCount
 
 
 class LogController(Controller):

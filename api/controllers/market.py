@@ -10,7 +10,7 @@ from litestar import Controller, get
 from litestar.params import PathParameter, QueryParameter
 
 from api.auth import Principal
-from api.deps import Ledger, Reader, forbid, require_reader
+from api.deps import Ledger, OptionalCount, Reader, forbid, require_reader
 from api.problems import NotFound
 from api.schemas import Dispute, Licence, Offer, Payment, UsageSummary, convert
 from api.service import LedgerService
@@ -78,7 +78,7 @@ class MarketController(Controller):
         reader: Reader,
         asset_id: OptionalId = None,
         status: Annotated[LicenceStatus | None, QueryParameter()] = None,
-        cursor: Annotated[int | None, QueryParameter(ge=0, le=2**62)] = None,
+        cursor: OptionalCount = None,
         limit: Annotated[int, QueryParameter(ge=1, le=market.MAX_PAGE)] = 50,
     ) -> list[Licence]:
         """Your licences as buyer or seller; every licence for regulators."""
@@ -177,7 +177,7 @@ class ExportController(Controller):
         ledger: Ledger,
         reader: Reader,
         table: Annotated[Literal["assets", "usage", "transactions"], PathParameter()],
-        after: Annotated[int | None, QueryParameter(ge=0, le=2**62)] = None,
+        after: OptionalCount = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100_000)] = 10_000,
     ) -> ExportPage:
         """A page of a valuation-contract table (regulators and the operator only)."""

@@ -17,7 +17,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
 
 from api.controllers.statements import receipt_response
-from api.deps import Ledger, Reader, forbid, require_reader
+from api.deps import Ledger, OptionalCount, Reader, forbid, require_reader
 from api.problems import NotFound
 from api.schemas import (
     AssetDetail,
@@ -128,7 +128,7 @@ class AssetController(Controller):
         classification: Annotated[Classification | None, QueryParameter()] = None,
         owner: Annotated[str | None, QueryParameter(pattern=r"^[0-9a-f]{64}$")] = None,
         status: Annotated[Status | None, QueryParameter()] = None,
-        cursor: Annotated[int | None, QueryParameter(ge=0, le=2**62)] = None,
+        cursor: OptionalCount = None,
         limit: Annotated[int, QueryParameter(ge=1, le=catalog.MAX_PAGE)] = 50,
     ) -> CatalogPage:
         """The catalog, newest first: text search over title and description, filters, cursor."""
