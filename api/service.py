@@ -32,6 +32,7 @@ from ledger.receipts import Receipt
 from ledger.state import KeyRecord, signer_public_key
 from ledger.statements import check_fresh, decode_login, decode_statement
 from ledger.storage import alert_data, catalog, export, market, store
+from ledger.storage.engine import write_transaction
 from ledger.storage.projections import SqlView
 from ledger.storage.schema import login_nonces, party_contacts, refusals
 from ledger.storage.sequencer import AppendResult, Sequencer, Submission, read_receipt
@@ -141,7 +142,7 @@ class LedgerService:
     def record_refusal(self, submission: Submission, exc: StatementRejected) -> None:
         """Keep (off the ledger) what the rules refused, for regulators' alerts."""
         statement = submission.statement
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             conn.execute(
                 insert(refusals).values(
                     at=format_rfc3339_utc(datetime.now(UTC)),
@@ -212,7 +213,7 @@ class LedgerService:
         )
         dsse.verify_signature(envelope, envelope.signatures[0], public_key)
         expires = session_expiry(parse_rfc3339_utc(login.expires_at), moment)
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             used = conn.execute(
                 select(login_nonces.c.nonce).where(
                     login_nonces.c.keyid == keyid, login_nonces.c.nonce == login.nonce
@@ -271,7 +272,7 @@ class LedgerService:
 
     def put_contact(self, party_id: str, salt: str, details: dict[str, str | None]) -> None:
         """Store contact details whose salted commitment is on the ledger."""
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             found = catalog.party(conn, party_id)
             if found is None:
                 raise NotFound(f"no party {party_id}")
@@ -295,7 +296,7 @@ class LedgerService:
 
     def erase_contact(self, party_id: str) -> bool:
         """Erase contact details for good. The ledger keeps only the (now unopenable) commitment."""
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             gone = conn.execute(delete(party_contacts).where(party_contacts.c.party_id == party_id))
         return bool(gone.rowcount)
 
@@ -332,7 +333,7 @@ class LedgerService:
         Only parties with the witness role may cosign; the line must verify against one of
         their active keys. Stored off the ledger, in an append-only table.
         """
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             head = store.checkpoint_at(conn, tree_size)
             if head is None:
                 raise NotFound(f"no checkpoint of size {tree_size}")

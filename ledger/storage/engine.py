@@ -8,10 +8,12 @@ front instead of failing to upgrade a read lock later.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
 # Execution option that makes a connection's next BEGIN an IMMEDIATE one (SQLite only).
@@ -62,6 +64,15 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that will write. On SQLite it takes the write lock at BEGIN (waiting up to
+    the busy timeout): a deferred transaction that reads first cannot upgrade to a writer once
+    another process has committed, and fails at once with "database is locked"."""
+    with engine.connect().execution_options(**{WRITE_LOCK_OPTION: True}) as conn, conn.begin():
+        yield conn
 
 
 def is_sqlite(engine: Engine) -> bool:
