@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import nacl.signing
 import pytest
@@ -17,10 +19,11 @@ from hypothesis import strategies as st
 from litestar.testing import TestClient
 
 from api.app import create_app
-from api.client import party_register_statement, sign_statement
+from api.client import new_statement, party_register_statement, sign_statement
 from api.settings import Settings
 from ledger.dsse import STATEMENT_PAYLOAD_TYPE, Envelope, Signature
 from ledger.encoding import canonical_json
+from ledger.statements import statement_id
 
 MAX_BODY = 32 * 1024
 INJECTIONS = [
@@ -208,3 +211,65 @@ def test_sql_shaped_text_is_just_text(app_client: TestClient[Any], text: str) ->
     for path in (f"/v1/assets/{text}", f"/v1/parties/{text}", f"/v1/licences/{text}"):
         assert app_client.get(path).status_code in (400, 401, 404)
     assert size(app_client) >= 1
+
+
+def _get_operations(client: TestClient[Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    document = client.get("/schema/openapi.json").json()
+    return [
+        (path, item["get"].get("parameters", []))
+        for path, item in document["paths"].items()
+        if "get" in item
+    ]
+
+
+@pytest.mark.parametrize("text", INJECTIONS)
+def test_sql_shaped_text_in_every_query_and_path_parameter(
+    app_client: TestClient[Any], text: str
+) -> None:
+    """Every GET operation of the OpenAPI document, each parameter in turn set to the text:
+    an answer, never a 5xx, and the log unchanged."""
+    before = size(app_client)
+    tried = 0
+    for template, parameters in _get_operations(app_client):
+        for parameter in parameters:
+            path, params = template, {}
+            for other in parameters:  # the path must still have every segment
+                if other["in"] == "path" and other is not parameter:
+                    path = path.replace("{" + other["name"] + "}", "0")
+            if parameter["in"] == "path":
+                path = path.replace("{" + parameter["name"] + "}", quote(text, safe=""))
+            elif parameter["in"] == "query":
+                params[parameter["name"]] = text
+            else:
+                continue
+            answer = app_client.get(path, params=params)
+            tried += 1
+            assert answer.status_code < 500, (template, parameter["name"], answer.text[:300])
+    assert tried > 40  # every parameter of every read, not a handful
+    assert size(app_client) == before
+
+
+def test_sql_shaped_text_in_every_text_field_of_an_asset(app_client: TestClient[Any]) -> None:
+    key = nacl.signing.SigningKey.generate()
+    register = party_register_statement(key, INJECTIONS[0])
+    assert post(app_client, canonical_json(sign_statement(key, register)), "/v1/parties").is_success
+    fields = {
+        "title": INJECTIONS[1],
+        "description": " ".join(INJECTIONS),
+        "category": "transport",
+        "classification": "general",
+        "personal_info": "none",
+        "fingerprint": secrets.token_hex(32),
+        "size_bytes": 1,
+        "record_count": 1,
+        "schema": [{"name": text, "type": "string"} for text in INJECTIONS],
+    }
+    envelope = sign_statement(key, new_statement("asset.register", **fields))
+    answer = post(app_client, canonical_json(envelope), "/v1/assets")
+    assert answer.status_code == 201, answer.text
+    asset_id = statement_id(base64.b64decode(envelope.payload))
+    stored = app_client.get(f"/v1/assets/{asset_id}").json()
+    assert stored["title"] == INJECTIONS[1] and stored["description"] == fields["description"]
+    found = app_client.get("/v1/assets", params={"q": "DROP TABLE"}).json()["assets"]
+    assert [a["asset_id"] for a in found] == [asset_id]
+    assert app_client.get("/v1/assets", params={"q": INJECTIONS[4]}).status_code < 500
