@@ -28,8 +28,10 @@ from api.service import LedgerService
 from api.settings import Settings
 from ledger.logsigner import LogSigner, default_origin
 from ledger.storage.engine import make_engine
+from ledger.storage.integrity import foreign_log_key
 from ledger.storage.migrate import upgrade
 from ledger.storage.sequencer import Sequencer
+from ledger.storage.store import latest_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +64,35 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+class LogKeyMismatch(RuntimeError):
+    """The log key at hand did not sign the database's log: starting would fork it."""
+
+
 def build_service(settings: Settings) -> LedgerService:
     engine = make_engine(settings.resolved_database_url)
     if settings.auto_migrate:
         upgrade(engine)
+    key_file = settings.resolved_log_key_file
+    if not key_file.exists():
+        with engine.connect() as conn:
+            has_log = latest_checkpoint(conn) is not None
+        if has_log:
+            engine.dispose()
+            raise LogKeyMismatch(
+                f"the log key {key_file} is missing but the database already holds a log "
+                "signed by one: restore that key file (or point DATALEDGER_LOG_KEY_FILE / "
+                "--log-key-file at it); a new key would fork the log"
+            )
     signer = load_log_signer(settings)
+    with engine.connect() as conn:
+        reason = foreign_log_key(conn, signer.verifier)
+    if reason is not None:
+        engine.dispose()
+        raise LogKeyMismatch(
+            f"the log key {key_file} with origin {signer.origin!r} does not fit this database: "
+            f"{reason}. Use the log's own key and origin (DATALEDGER_ORIGIN); a new log needs a "
+            "new database"
+        )
     metrics = Metrics()
     sequencer = Sequencer(
         engine,
@@ -92,13 +118,15 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
     background: list[asyncio.Task[None]] = []
 
     async def certify_loop() -> None:
-        # The ledger certifies registrations whose notice ended cleanly (idempotent).
+        # The ledger's own rounds (idempotent, safe with several workers): certify registrations
+        # whose notice ended cleanly, and expire licences whose term is over.
         while True:
             await asyncio.sleep(settings.certify_interval_seconds)
-            try:
-                await asyncio.to_thread(ledger_service.certify_due)
-            except Exception:
-                log.exception("certification round failed")
+            for round_ in (ledger_service.certify_due, ledger_service.expire_due):
+                try:
+                    await asyncio.to_thread(round_)
+                except Exception:
+                    log.exception("%s round failed", round_.__name__)
 
     def start() -> None:
         ledger_service.sequencer.start()

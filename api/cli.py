@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 import httpx
 import msgspec
+from click.core import ParameterSource
 
 import ledger
 from api.client import DEFAULT_URL, ApiError, Client
@@ -61,9 +62,16 @@ def common_options(command: F) -> F:
     """--url, --key and --json, accepted before or after the sub-command name."""
 
     def merge(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
-        def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+        def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
             obj = ctx.find_object(Context)
-            if obj is not None and value not in (None, False):
+            if obj is None or value in (None, False):
+                return value
+            # A value from the environment must not override one given before the sub-command
+            # (`dataledger --url B log checkpoint` with DATALEDGER_URL=A talks to B).
+            typed = param.name is not None and (
+                ctx.get_parameter_source(param.name) == ParameterSource.COMMANDLINE
+            )
+            if typed or getattr(obj, name) in (None, False):
                 setattr(obj, name, value)
             return value
 
@@ -126,7 +134,10 @@ def _run_api(action: Callable[[], None]) -> None:
         _fail(f"server refused ({exc.code or exc.status}): {exc}")
     except LedgerError as exc:
         _fail(exc.message)
-    except (OSError, httpx.HTTPError) as exc:
+    except httpx.HTTPError as exc:
+        where = exc.request.url if isinstance(exc, httpx.RequestError) else "the server"
+        _fail(f"cannot reach {where}: {exc}")
+    except OSError as exc:
         _fail(f"cannot reach the server: {exc}")
 
 
@@ -182,8 +193,8 @@ def _run_api(action: Callable[[], None]) -> None:
     "--certify-interval",
     type=click.FloatRange(min=0),
     default=None,
-    help="Seconds between looks for notices that ended; 0 turns certification off "
-    "[env DATALEDGER_CERTIFY_INTERVAL; default 5].",
+    help="Seconds between the ledger's rounds of certifications (notices that ended) and "
+    "licence expiries; 0 turns them off [env DATALEDGER_CERTIFY_INTERVAL; default 5].",
 )
 @click.option("--access-log/--no-access-log", default=True, show_default=True)
 def serve(
@@ -200,8 +211,9 @@ def serve(
 ) -> None:
     """Run the HTTP service (SQLite under ./data/ unless told otherwise)."""
     import uvicorn
+    from sqlalchemy.engine import make_url
 
-    from api.app import build_service
+    from api.app import LogKeyMismatch, build_service
 
     # The other DATALEDGER_* settings (clock skew, body size, ...) come from the environment.
     settings = replace(
@@ -216,11 +228,15 @@ def serve(
     if certify_interval is not None:
         settings = replace(settings, certify_interval_seconds=certify_interval)
     # Migrate and make the log key once, here, before any worker starts.
-    service = build_service(settings)
+    try:
+        service = build_service(settings)
+    except LogKeyMismatch as exc:
+        raise click.ClickException(str(exc)) from None
     service.engine.dispose()
     os.environ.update(settings.to_env())
     click.echo(f"dataledger {ledger.__version__}: log {service.signer.vkey}", err=True)
-    click.echo(f"database {settings.resolved_database_url}; http://{host}:{port}", err=True)
+    shown = make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+    click.echo(f"database {shown}; http://{host}:{port}", err=True)
     os.environ["DATALEDGER_ACCESS_LOG"] = "1" if access_log else "0"
     uvicorn.run(
         "api.app:app_factory",
@@ -232,6 +248,44 @@ def serve(
         log_config=None,  # structured JSON logs, configured by the app in each worker
         log_level="info",
     )
+
+
+@main.command()
+@click.option(
+    "--database-url",
+    envvar="DATALEDGER_DATABASE_URL",
+    default=None,
+    help="SQLAlchemy URL [env DATALEDGER_DATABASE_URL; default: SQLite file in ./data/].",
+)
+@click.option("--to", "revision", default="head", show_default=True, help="Alembic revision.")
+@click.option("--show", is_flag=True, help="Only print the database's revision.")
+def migrate(database_url: str | None, revision: str, show: bool) -> None:
+    """Bring the database's schema up to date (`serve` does this at start too).
+
+    Safe to run while other processes start: one migrates, the others wait for it.
+    """
+    from sqlalchemy.engine import make_url
+
+    from ledger.storage.engine import make_engine
+    from ledger.storage.migrate import current_revision, upgrade
+
+    settings = Settings.from_env()
+    url = database_url or settings.resolved_database_url
+    engine = make_engine(url)
+    try:
+        before = current_revision(engine)
+        shown = make_url(url).render_as_string(hide_password=True)
+        if show:
+            click.echo(f"{shown}: revision {before or 'none (empty database)'}")
+            return
+        upgrade(engine, revision)
+        after = current_revision(engine)
+    finally:
+        engine.dispose()
+    if before == after:
+        click.echo(f"{shown}: already at revision {after}")
+    else:
+        click.echo(f"{shown}: migrated from {before or 'an empty database'} to revision {after}")
 
 
 # --- keys and parties ---------------------------------------------------------------------------

@@ -109,12 +109,20 @@ def _describe(error: Any) -> str:
 def internal_error_handler(
     request: Request[Any, Any, Any], exc: Exception
 ) -> Response[dict[str, Any]]:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    request_id = request.scope.get("state", {}).get("request_id")
+    log.exception(
+        "unhandled error on %s %s",
+        request.method,
+        request.url.path,
+        exc_info=exc,
+        extra={"request_id": request_id},
+    )
     return problem(
         HTTP_500_INTERNAL_SERVER_ERROR,
         "internal",
         "Internal server error",
-        "the server failed to handle this request; see the server log",
+        "the server failed to handle this request; see the server log "
+        f"(request id {request_id})",
     )
 
 

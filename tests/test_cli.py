@@ -210,3 +210,21 @@ def test_verify_names_a_tampered_entry(server: Server, tmp_path: Path, locate: b
     result = cli("verify", "--vkey", vkey, url=server.url, check=False)
     assert result.returncode != 0
     assert "entry 2" in result.stderr, result.stderr
+
+
+def test_options_before_the_command_beat_the_environment() -> None:
+    """`dataledger --url B cmd` with DATALEDGER_URL=A set must talk to B (and sign with the
+    `--key` given, not DATALEDGER_KEY)."""
+    a, b = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
+    env = {**os.environ, "DATALEDGER_URL": a}
+    for args in (["--url", b, "log", "checkpoint"], ["log", "checkpoint", "--url", b]):
+        result = subprocess.run(
+            [sys.executable, "-m", "api.cli", *args],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode != 0 and f"cannot reach {b}/" in result.stderr, result.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "api.cli", "log", "checkpoint"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert f"cannot reach {a}/" in result.stderr, result.stderr

@@ -17,7 +17,7 @@ from ledger.errors import LedgerError, VerificationError
 from ledger.keys import keyid
 from ledger.note import NoteVerifier
 from ledger.storage.schema import checkpoints, ledger_entries, merkle_nodes
-from ledger.storage.store import fetch_nodes
+from ledger.storage.store import fetch_nodes, latest_checkpoint
 from ledger.verification import EntryVerificationError, LogAuditor, check_signatures
 
 PAGE = 2000
@@ -150,3 +150,18 @@ class _NodeStream:
                 raise VerificationError(
                     f"Merkle node (level {level}, index {extra[0]}) lies beyond the {size} entries"
                 )
+
+
+def foreign_log_key(conn: Connection, verifier: NoteVerifier) -> str | None:
+    """Why `verifier` (a log key and origin) did not sign this database's newest checkpoint, or
+    None when it did or there is none yet. A server must not start with another key: it would
+    sign a fork that no one can verify against the log's history."""
+    head = latest_checkpoint(conn)
+    if head is None:
+        return None
+    try:
+        open_checkpoint(head.note, verifier)
+    except LedgerError as exc:
+        origin = head.note.split("\n", 1)[0]
+        return f"the database's checkpoints (origin {origin!r}) were not signed by it: {exc}"
+    return None
