@@ -144,10 +144,11 @@ class LedgerView(KeyView, Protocol):
 
     def licence(self, licence_id: str) -> LicenceRecord | None: ...
 
-    def overlapping_licences(
-        self, asset_id: str, starts_at: str, ends_at: str
-    ) -> list[LicenceRecord]:
-        """Licences of the asset that are active or awaiting a regulator, whose term overlaps."""
+    def conflicting_licence(
+        self, asset_id: str, starts_at: str, ends_at: str, other_than: str, exclusive_only: bool
+    ) -> LicenceRecord | None:
+        """A licence of the asset, other than `other_than`, active or awaiting a regulator, whose
+        term overlaps (only exclusive ones if `exclusive_only`); None if there is none."""
         ...
 
     def is_gateway(self, asset_id: str, party_id: str) -> bool: ...

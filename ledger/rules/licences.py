@@ -174,14 +174,18 @@ def _require_status(licence: LicenceRecord, *allowed: str) -> None:
 def _check_exclusivity(
     view: LedgerView, licence: LicenceRecord, starts_at: str, ends_at: str
 ) -> None:
-    for other in view.overlapping_licences(licence.asset_id, starts_at, ends_at):
-        if other.licence_id == licence.licence_id:
-            continue
-        if licence.exclusive or other.exclusive:
-            raise refuse(
-                "exclusive-conflict",
-                f"licence {other.licence_id} overlaps this term and one of them is exclusive",
-            )
+    other = view.conflicting_licence(
+        licence.asset_id,
+        starts_at,
+        ends_at,
+        other_than=licence.licence_id,
+        exclusive_only=not licence.exclusive,
+    )
+    if other is not None:
+        raise refuse(
+            "exclusive-conflict",
+            f"licence {other.licence_id} overlaps this term and one of them is exclusive",
+        )
 
 
 def approve(view: LedgerView, st: LicenceApprove, signer: Signer, ctx: Context) -> list[Event]:

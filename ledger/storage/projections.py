@@ -160,18 +160,22 @@ class SqlView:
         row = self._conn.execute(_LICENCE, {"licence_id": licence_id}).first()
         return None if row is None else LicenceRecord(*row)
 
-    def overlapping_licences(
-        self, asset_id: str, starts_at: str, ends_at: str
-    ) -> list[LicenceRecord]:
-        rows = self._conn.execute(
-            _licence_record_query().where(
-                licences.c.asset_id == asset_id,
-                licences.c.status.in_(("active", "awaiting_regulator")),
-                licences.c.starts_at < ends_at,
-                licences.c.ends_at > starts_at,
-            )
+    def conflicting_licence(
+        self, asset_id: str, starts_at: str, ends_at: str, other_than: str, exclusive_only: bool
+    ) -> LicenceRecord | None:
+        # One row at most: the rule needs to know whether a conflict exists, and an asset may
+        # have thousands of non-exclusive licences that must not be fetched on every approval.
+        query = _licence_record_query().where(
+            licences.c.asset_id == asset_id,
+            licences.c.status.in_(("active", "awaiting_regulator")),
+            licences.c.starts_at < ends_at,
+            licences.c.ends_at > starts_at,
+            licences.c.licence_id != other_than,
         )
-        return [LicenceRecord(*row) for row in rows]
+        if exclusive_only:
+            query = query.where(licences.c.exclusive.is_(True))
+        row = self._conn.execute(query.limit(1)).first()
+        return None if row is None else LicenceRecord(*row)
 
     def is_gateway(self, asset_id: str, party_id: str) -> bool:
         found = self._conn.execute(_GATEWAY, {"asset_id": asset_id, "party_id": party_id})
