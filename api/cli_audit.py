@@ -54,7 +54,7 @@ def audit_alerts(
                 else ""
             )
             + (
-                f"\n    refused statements: {', '.join(map(str, a['refusals']))}"
+                f"\n    refusals on record: {', '.join(f'#{r}' for r in a['refusals'])}"
                 if a["refusals"]
                 else ""
             )
