@@ -477,6 +477,71 @@ def log_receipt(obj: Context, index: int) -> None:
     _run_api(action)
 
 
+# --- demo ---------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--seed",
+    type=int,
+    help="The same seed tells the same story (keys, data, amounts); "
+    "default: a random one, printed.",
+)
+@click.option(
+    "--url",
+    "demo_url",
+    metavar="URL",
+    help="Drive this running server instead of starting one (DATALEDGER_URL alone does not).",
+)
+@click.option(
+    "--operator-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --url: the server's log key file [default: as the server finds it, "
+    "./data/log-key.json].",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the demo's server keeps its database and log key, and the demo its keys and "
+    "files; kept afterwards [default: a new temporary directory].",
+)
+@click.option(
+    "--json", "demo_json", is_flag=True, help="A JSON summary on stdout; the story on stderr."
+)
+@click.pass_context
+def demo(
+    ctx: click.Context,
+    seed: int | None,
+    demo_url: str | None,
+    operator_key: Path | None,
+    data_dir: Path | None,
+    demo_json: bool,
+) -> None:
+    """Walk a realistic story on a ledger, narrating each step with its entry's index.
+
+    Five parties register; three assets go through public notice (an objection, its
+    resolution) and certification; a right moves; offers, licences (one refused for lack of a
+    lawful basis, one exclusive), usage and payments follow; then a valuation quote, a deal the
+    audit detectors flag, a freeze, a witness cosignature and an offline verification.
+    """
+    from api.demo import DemoOptions, run_demo
+
+    obj = ctx.find_object(Context)
+    group_url = None
+    if ctx.parent is not None and (
+        ctx.parent.get_parameter_source("url") is click.core.ParameterSource.COMMANDLINE
+    ):
+        group_url = obj.url if obj else None
+    options = DemoOptions(
+        seed=seed,
+        url=demo_url or group_url,
+        operator_key=operator_key,
+        data_dir=data_dir,
+        as_json=demo_json or bool(obj and obj.as_json),
+    )
+    _run_api(lambda: run_demo(options))
+
+
 # The registry commands (parties, operator, assets, objections, conflicts, rights, login) live in
 # api/cli_registry.py, which attaches them to `main` and `party` above.
 import api.cli_audit  # noqa: E402
