@@ -26,6 +26,8 @@ from api.openapi import ProblemDocumentingJsonPlugin, allow_header_middleware
 from api.problems import EXCEPTION_HANDLERS
 from api.service import LedgerService
 from api.settings import Settings
+from api.web.pages import web_route_handlers
+from api.web.state import WebState
 from ledger.logsigner import LogSigner, default_origin
 from ledger.storage.engine import make_engine
 from ledger.storage.integrity import foreign_log_key
@@ -114,6 +116,7 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
     """Build the app for `settings` (default: from the environment)."""
     settings = settings or Settings.from_env()
     ledger_service = service or build_service(settings)
+    web_state = WebState(ledger_service)
 
     background: list[asyncio.Task[None]] = []
 
@@ -136,6 +139,7 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
     def stop() -> None:
         for task in background:
             task.cancel()
+        web_state.close()
         ledger_service.sequencer.stop()
         ledger_service.engine.dispose()
 
@@ -153,6 +157,7 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
             TilesController,
             AuditController,
             ValuationController,
+            *web_route_handlers(web_state),
         ],
         dependencies={
             "ledger": Provide(lambda: ledger_service, use_cache=True, sync_to_thread=False),

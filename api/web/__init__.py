@@ -1,0 +1,1 @@
+"""The web explorer: server-rendered pages over the same service as the JSON API."""

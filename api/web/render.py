@@ -1,0 +1,148 @@
+"""Rendering the explorer's pages: one Jinja environment (autoescaped), the filters the templates
+use, and what every page shares (language, who is signed in, the log key for the browser)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import msgspec
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from api.auth import Principal
+from api.web.i18n import HTML_LANG, LANG_NAMES, LANGS, Lang, translator
+from ledger.receipts import Receipt
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "web"
+
+_receipt_encoder = msgspec.json.Encoder()
+
+
+def receipt_json(receipt: Receipt) -> Markup:
+    """A receipt exactly as GET /v1/log/entries/{index}/receipt returns it, safe inside
+    <script type="application/json">: no `<` survives, so neither `</script>` nor `<!--` can."""
+    text = _receipt_encoder.encode(receipt).decode()
+    return Markup(text.replace("<", "\\u003c"))  # noqa: S704 - JSON with every `<` escaped
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+def short(value: str | None, n: int = 12) -> str:
+    if not value:
+        return ""
+    return value if len(value) <= n + 1 else value[:n] + "…"
+
+
+def number(value: int | float | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.2f}"
+    return f"{int(value):,}"
+
+
+def money(minor: int | None, currency: str | None = "CNY") -> str:
+    """Minor units as an amount with two decimals (the ledger keeps integers only)."""
+    if minor is None:
+        return ""
+    sign = "-" if minor < 0 else ""
+    whole, cents = divmod(abs(int(minor)), 100)
+    return f"{sign}{whole:,}.{cents:02d} {currency or ''}".rstrip()
+
+
+def size(value: int | None) -> str:
+    if value is None:
+        return ""
+    amount = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if amount < 1024 or unit == "TiB":
+            return f"{amount:,.0f} {unit}" if unit == "B" else f"{amount:,.1f} {unit}"
+        amount /= 1024
+    return str(value)  # pragma: no cover
+
+
+def when(value: str | None) -> str:
+    """An RFC 3339 UTC time, shortened to the second for reading."""
+    if not value:
+        return ""
+    return value[:19].replace("T", " ") + " UTC"
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"], default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        receipt_json=receipt_json,
+        pretty_json=pretty_json,
+        short=short,
+        number=number,
+        money=money,
+        size=size,
+        when=when,
+    )
+    return env
+
+
+ENV = _environment()
+
+
+@dataclass(frozen=True)
+class Page:
+    """What every page shares."""
+
+    lang: Lang
+    principal: Principal | None
+    viewer_name: str | None
+    vkey: str
+    origin: str
+    path: str
+    query: Mapping[str, str]
+
+    def url(self, **changes: Any) -> str:
+        """This page's URL with query parameters changed (None drops one)."""
+        params = {k: v for k, v in self.query.items() if k != "lang"}
+        for key, value in changes.items():
+            if value is None:
+                params.pop(key, None)
+            else:
+                params[key] = str(value)
+        return self.path + ("?" + urlencode(params) if params else "")
+
+    def lang_url(self, lang: Lang) -> str:
+        params = {k: v for k, v in self.query.items() if k != "lang"}
+        params["lang"] = lang
+        return self.path + "?" + urlencode(params)
+
+    @property
+    def other_langs(self) -> list[tuple[Lang, str, str]]:
+        """(code, name, url) of the languages this page is not in."""
+        return [
+            (code, LANG_NAMES[code], self.lang_url(code)) for code in LANGS if code != self.lang
+        ]
+
+    @property
+    def may_regulate(self) -> bool:
+        return self.principal is not None and (
+            self.principal.is_regulator or self.principal.is_operator
+        )
+
+
+def render(template: str, page: Page, **context: Any) -> str:
+    return ENV.get_template(template).render(
+        page=page,
+        t=translator(page.lang),
+        html_lang=HTML_LANG[page.lang],
+        **context,
+    )
