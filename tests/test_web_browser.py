@@ -828,12 +828,16 @@ def test_a_receipt_altered_in_transit_fails(
 def open_regulator(page: Page, site: Site) -> None:
     """/regulator, once its alerts and statistics (computed in the background) are in."""
     page.goto(site.url + "/regulator")
-    for _ in range(60):
+    # Generous: on a loaded 2-core machine the first background round took over 15 s.
+    for _ in range(120):
         if page.locator(".dl-alert").count() and page.locator("svg.dl-chart").count():
             return
-        page.wait_for_timeout(250)
+        page.wait_for_timeout(500)
         page.reload()
-    raise AssertionError("the regulator's alerts and charts did not appear within 15 s")
+    raise AssertionError(
+        "the regulator's alerts and charts did not appear within 60 s: "
+        + page.locator("main").inner_text()[-700:]
+    )
 
 
 @pytest.mark.slow

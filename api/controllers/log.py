@@ -93,7 +93,9 @@ class LogController(Controller):
         operation_id="getCheckpointAt",
         sync_to_thread=True,
     )
-    def checkpoint_at(self, ledger: Ledger, tree_size: Annotated[int, PathParameter(ge=0)]) -> str:
+    def checkpoint_at(
+        self, ledger: Ledger, tree_size: Annotated[int, PathParameter(ge=0, le=2**62)]
+    ) -> str:
         """The checkpoint the log signed at `tree_size`, with its cosignatures."""
         return ledger.checkpoint_note(tree_size)
 
