@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +41,7 @@ from ledger.merkle import CompactRange, inclusion_proof, leaf_hash
 from ledger.receipts import Receipt, make_receipt, verify_receipt
 from ledger.statements import decode_statement, statement_id
 from tests.test_cli import Server, start_server
+from tests.world import asset_fields
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPLORER_JS = ROOT / "api" / "web" / "static" / "explorer.js"
@@ -585,24 +585,6 @@ def policy(max_units: int = 10_000) -> dict[str, Any]:
             "unit_price_minor": 50,
         },
     }
-
-
-def asset_fields(**overrides: Any) -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        "title": "城市交通流量 Traffic flows 2026",
-        "description": "Hourly vehicle counts from 1,200 road sensors",
-        "category": "transport",
-        "classification": "general",
-        "personal_info": "none",
-        "fingerprint": secrets.token_hex(32),
-        "size_bytes": 123_456,
-        "record_count": 1000,
-        "declared_cost": {"amount_minor": 125_000, "currency": "CNY"},
-        "quality": {"completeness": 90, "accuracy": 80, "consistency": 70, "timeliness": 60},
-        "schema": [{"name": "sensor_id", "type": "string", "description": "road sensor"}],
-    }
-    fields.update(overrides)
-    return fields
 
 
 @dataclass
