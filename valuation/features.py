@@ -12,10 +12,11 @@ concentrated -- and how easy to fake -- the volume is, and `robust_units` caps e
 5 x the median licensee so one fake licensee cannot inflate volume much; `days_since_last` is
 recency. The same statistics for the asset's category describe its market.
 
-How, so that 10M usage rows take a few seconds on one core (`scripts/bench_valuation.py --only
-features`). At that size a hash group-by into millions of groups, an `over()` window, or a sort
+How, so that 10M usage rows take under two seconds on one core (`scripts/bench_valuation.py
+--only features`). At that size a hash group-by into millions of groups, an `over()` window, or a sort
 that drags other columns along (a random gather per column) each cost a second or more, while
-sorting one integer column or a linear pass costs a few tenths. So the usage rows go through
+sorting one integer column or a linear pass costs a few tenths, and every conversion pass
+(a cast) over 10M values costs a few hundredths, so the keys are built without them. So the usage rows go through
 exactly two sorts, each of ONE packed integer carrying every field needed afterwards;
 everything else is a linear pass over a sorted column, a small table, or a binary search:
 
@@ -337,6 +338,11 @@ class _Layout:
         return ((pl.col("lo") // _u(1 << self.low)) % _u(1 << self.day_bits)).cast(pl.Int32)
 
     @property
+    def raw_units(self) -> pl.Expr:
+        """`units` as unsigned when packed: no conversion pass before a running sum."""
+        return pl.col("lo") % _u(1 << self.unit_bits) if self.packed else pl.col("units")
+
+    @property
     def units(self) -> pl.Expr:
         if self.packed:
             return (pl.col("lo") % _u(1 << self.unit_bits)).cast(pl.Int64)
@@ -352,11 +358,14 @@ def _sort_by_pair(rows: pl.DataFrame, first: int, layout: _Layout) -> pl.DataFra
     """
     lic = pl.col("licensee_id").hash()
     hi = _asset_hash(pl.col("asset_id")) * _u(1 << _SPARE_BITS) + lic // _u(1 << 64 - _SPARE_BITS)
-    lo = (lic % _u(1 << layout.licensee_low)) * _u(1 << (layout.day_bits + layout.low)) + (
-        day_number(pl.col("at")) - pl.lit(first, pl.Int32)
-    ).cast(_U64) * _u(1 << layout.low)
+    # reinterpreting the (non-negative) signed values as unsigned costs no pass over the data
+    since_first = pl.col("at").dt.epoch("us") - pl.lit(first * DAY_US, pl.Int64)
+    day = since_first.reinterpret(signed=False) // _u(DAY_US)
+    lo = (lic % _u(1 << layout.licensee_low)) * _u(1 << (layout.day_bits + layout.low)) + day * _u(
+        1 << layout.low
+    )
     if layout.packed:
-        lo = lo + pl.col("units").cast(_U64)
+        lo = lo + pl.col("units").cast(pl.Int64).reinterpret(signed=False)
     key = (hi.cast(_I128) * _lit(1 << 64, _I128) + lo.cast(_I128)).alias("k")
     if layout.packed:
         # streaming: the ~20 elementwise steps run on cache-sized morsels, not 9.5M-row columns
@@ -404,11 +413,11 @@ def _daily(pairs: pl.DataFrame, layout: _Layout) -> pl.DataFrame:
         .lazy()
         .select(
             day.alias("_ad"),
-            (pl.col("k") % _lit(1 << unit_bits, dt)).cast(pl.Int64).cum_sum().alias("_cum"),
+            (pl.col("k") % _lit(1 << unit_bits, dt)).cum_sum().alias("_cum"),
             (day != day.shift(-1)).fill_null(True).alias("_end"),
         )
         .filter("_end")
-        .select("_ad", "_cum")
+        .select("_ad", pl.col("_cum").cast(pl.Int64))
         .pipe(_small)
     )
 
@@ -448,13 +457,13 @@ def _blocks(pairs: pl.DataFrame, first: int, layout: _Layout) -> pl.DataFrame:
     ) // _u(1 << (layout.day_bits + layout.low))
     return (
         pairs.lazy()
-        .with_columns(layout.units.cum_sum().alias("_cum"))  # over every row, then filtered
+        .with_columns(layout.raw_units.cum_sum().alias("_cum"))  # over every row, then filtered
         .filter(last_of_run)
         .select(
             "a",
             licensee.alias("lh"),
             block.alias("b"),
-            (pl.col("_cum") - pl.col("_cum").shift(1).fill_null(0)).alias("units"),
+            (pl.col("_cum") - pl.col("_cum").shift(1).fill_null(0)).cast(pl.Int64).alias("units"),
         )
         .pipe(_small)
     )
