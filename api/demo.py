@@ -418,6 +418,20 @@ class Story:
             "meanwhile is this statement"
         )
 
+    def narrate_refusal(
+        self,
+        step: str,
+        lead: str,
+        key: nacl.signing.SigningKey,
+        kind: str,
+        code: str,
+        **fields: Any,
+    ) -> None:
+        """`refused`, then one line: `lead`, the problem (status, code, detail) and the check."""
+        problem, checked = self.refused(key, kind, code, **fields)
+        detail = problem.problem.get("detail", "")
+        self.say.event(step, f"{lead} {problem.status} {problem.code}: {detail}; {checked}")
+
     # --- the story, in order ------------------------------------------------------------------
 
     def run(self) -> Made:
@@ -670,13 +684,13 @@ class Story:
             "territory": ["CN"],
             "units": 1000,
         }
-        problem, checked = self.refused(
-            meridian.key, "licence.request", "lawful-basis-required", **request
-        )
-        self.say.event(
+        self.narrate_refusal(
             "licence.refused",
-            f"Meridian asks for a licence of personal data without a lawful basis: refused, "
-            f"{problem.status} {problem.code}: {problem.problem.get('detail', '')}; {checked}",
+            "Meridian asks for a licence of personal data without a lawful basis: refused,",
+            meridian.key,
+            "licence.request",
+            "lawful-basis-required",
+            **request,
         )
         done = self.submit(meridian.key, "licence.request", lawful_basis="consent", **request)
         self.made.licences["clinic"] = done.id
@@ -733,17 +747,14 @@ class Story:
         self.say.entry(
             "licence.request", rival.receipt.index, "Harbor asks for a month of the grid data"
         )
-        problem, checked = self.refused(
+        self.narrate_refusal(
+            "licence.exclusive",
+            "Northwind cannot approve it:",
             owner.key,
             "licence.approve",
             "exclusive-conflict",
             licence_id=rival.id,
             price={"amount_minor": 100_000, "currency": CURRENCY},
-        )
-        self.say.event(
-            "licence.exclusive",
-            f"Northwind cannot approve it: {problem.status} {problem.code}: "
-            f"{problem.problem.get('detail', '')}; {checked}",
         )
         reject = self.submit(
             owner.key,
@@ -951,7 +962,9 @@ class Story:
             f'the Bureau freezes "{harbour.title}" while it looks into the deal',
         )
         now = format_rfc3339_utc(datetime.now(UTC))
-        problem, checked = self.refused(
+        self.narrate_refusal(
+            "usage.refused",
+            "Harbor's next usage report is refused:",
             harbor.key,
             "usage.report",
             "asset-frozen",
@@ -960,11 +973,6 @@ class Story:
             usage_kind="records",
             period_start=now,
             period_end=now,
-        )
-        self.say.event(
-            "usage.refused",
-            f"Harbor's next usage report is refused: {problem.status} {problem.code}: "
-            f"{problem.problem.get('detail', '')}; {checked}",
         )
 
     def witness(self) -> None:

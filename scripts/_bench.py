@@ -17,12 +17,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from api.client import Client
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -266,6 +270,71 @@ def party_envelopes(count: int, workers: int | None = None) -> list[bytes]:
         return [e for job in jobs for e in _make_envelopes(job)]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         return [e for part in pool.map(_make_envelopes, jobs) for e in part]
+
+
+# --- a small market set up through the SDK ------------------------------------------------------
+
+# Unlimited per-unit offer: metered usage never runs into a quota or a flat price.
+OFFER_POLICY: dict[str, Any] = {
+    "actions": ["use"],
+    "purposes": ["research"],
+    "term_days": 365,
+    "territory": ["CN"],
+    "pricing": {"model": "per_unit", "unit_price_minor": 1},
+}
+
+
+@dataclass
+class BenchMarket:
+    """What `setup_licensed_market` made: keys, and (key, id) pairs of what they own or hold."""
+
+    owners: list[Any]
+    buyers: list[Any]
+    assets: list[tuple[Any, str]] = field(default_factory=list)  # (owner key, asset id)
+    offers: list[tuple[Any, str]] = field(default_factory=list)  # (owner key, offer id)
+    licences: list[tuple[Any, str]] = field(default_factory=list)  # (buyer key, licence id)
+
+
+def setup_licensed_market(
+    client: Client,
+    owner_names: Sequence[str],
+    buyer_names: Sequence[str],
+    asset_fields: Callable[[int], dict[str, Any]],
+) -> BenchMarket:
+    """Register owners and buyers (fresh keys, owners first), then per owner asset
+    `asset_fields(i)` and an offer of it under OFFER_POLICY, then per buyer a licence request
+    on the offers in turn, approved by its owner at 1 minor unit: every licence is active.
+    """
+    from ledger import keys
+
+    market = BenchMarket(
+        owners=[keys.generate() for _ in owner_names],
+        buyers=[keys.generate() for _ in buyer_names],
+    )
+    for key, name in zip(market.owners + market.buyers, [*owner_names, *buyer_names], strict=True):
+        client.register_party(key, name)
+    for i, owner in enumerate(market.owners):
+        asset = client.register_asset(owner, **asset_fields(i)).id
+        offer = client.sign_and_submit(
+            owner, "offer.publish", asset_id=asset, policy=OFFER_POLICY
+        ).id
+        market.assets.append((owner, asset))
+        market.offers.append((owner, offer))
+    for i, buyer in enumerate(market.buyers):
+        owner, offer = market.offers[i % len(market.offers)]
+        licence = client.sign_and_submit(
+            buyer,
+            "licence.request",
+            offer_id=offer,
+            purpose="research",
+            term_days=365,
+            territory=["CN"],
+        ).id
+        client.sign_and_submit(
+            owner, "licence.approve", licence_id=licence, price={"amount_minor": 1}
+        )
+        market.licences.append((buyer, licence))
+    return market
 
 
 # --- a raw HTTP/1.1 keep-alive load generator ---------------------------------------------------

@@ -71,15 +71,6 @@ def asset_fields(n: int) -> dict[str, Any]:
     }
 
 
-POLICY = {
-    "actions": ["use"],
-    "purposes": ["research"],
-    "term_days": 365,
-    "territory": ["CN"],
-    "pricing": {"model": "per_unit", "unit_price_minor": 1},
-}
-
-
 def signed(key: Any, kind: str, **fields: Any) -> tuple[bytes, str]:
     envelope = sign_statement(key, new_statement(kind, **fields))
     return canonical_json(envelope), statement_id(dsse.payload_bytes(envelope))
@@ -89,36 +80,18 @@ class Market:
     """The untimed setup, and the pools of pre-signed statements for the timed phase."""
 
     def __init__(self, url: str) -> None:
-        self.owners = [keys.generate() for _ in range(SETUP_OWNERS)]
-        self.buyers = [keys.generate() for _ in range(SETUP_BUYERS)]
-        self.assets: list[tuple[Any, str]] = []  # (owner key, asset id)
-        self.offers: list[tuple[Any, str]] = []  # (owner key, offer id)
-        self.licences: list[tuple[Any, str]] = []  # (buyer key, licence id)
         with Client(url) as client:
-            for i, key in enumerate(self.owners + self.buyers):
-                client.register_party(key, f"Load party {i}")
-            for i, owner in enumerate(self.owners):
-                asset = client.register_asset(owner, **asset_fields(i)).id
-                offer = client.sign_and_submit(
-                    owner, "offer.publish", asset_id=asset, policy=POLICY
-                ).id
-                self.assets.append((owner, asset))
-                self.offers.append((owner, offer))
-            for i, buyer in enumerate(self.buyers):
-                owner, offer = self.offers[i % len(self.offers)]
-                licence = client.sign_and_submit(
-                    buyer,
-                    "licence.request",
-                    offer_id=offer,
-                    purpose="research",
-                    term_days=365,
-                    territory=["CN"],
-                ).id
-                client.sign_and_submit(
-                    owner, "licence.approve", licence_id=licence, price={"amount_minor": 1}
-                )
-                self.licences.append((buyer, licence))
+            market = _bench.setup_licensed_market(
+                client,
+                owner_names=[f"Load party {i}" for i in range(SETUP_OWNERS)],
+                buyer_names=[f"Load party {SETUP_OWNERS + i}" for i in range(SETUP_BUYERS)],
+                asset_fields=asset_fields,
+            )
             self.tree_size = client.checkpoint().size
+        self.owners, self.buyers = market.owners, market.buyers
+        self.assets = market.assets  # (owner key, asset id)
+        self.offers = market.offers  # (owner key, offer id)
+        self.licences = market.licences  # (buyer key, licence id)
 
     def pools(self, duration: float) -> dict[str, list[Any]]:
         """Pre-signed request bodies per write operation, enough for RATE_CAP ops/s."""
@@ -153,7 +126,7 @@ class Market:
             for i in range(size("asset.register"))
         ]
         pools["offer.publish"] = [
-            signed(owner, "offer.publish", asset_id=asset, policy=POLICY)[0]
+            signed(owner, "offer.publish", asset_id=asset, policy=_bench.OFFER_POLICY)[0]
             for owner, asset in (random.choice(self.assets) for _ in range(size("offer.publish")))
         ]
         pools["licence"] = []

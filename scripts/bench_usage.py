@@ -35,7 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _bench
 
 from api.client import Client, new_statement, sign_statement
-from ledger import keys
 from ledger.encoding import canonical_json, format_rfc3339_utc
 
 PATH = "/v1/statements"
@@ -43,41 +42,23 @@ PATH = "/v1/statements"
 
 def setup_market(url: str) -> tuple[Any, str]:
     """Owner, buyer, asset, unlimited offer, approved licence; returns (buyer key, licence id)."""
-    owner, buyer = keys.generate(), keys.generate()
     with Client(url) as client:
-        client.register_party(owner, "Bench Owner")
-        client.register_party(buyer, "Bench Buyer")
-        asset = client.register_asset(
-            owner,
-            title="bench asset",
-            description="usage benchmark",
-            category="bench",
-            classification="general",
-            personal_info="none",
-            fingerprint=os.urandom(32).hex(),
-            size_bytes=1,
-            record_count=1,
-        ).id
-        policy = {
-            "actions": ["use"],
-            "purposes": ["research"],
-            "term_days": 365,
-            "territory": ["CN"],
-            "pricing": {"model": "per_unit", "unit_price_minor": 1},
-        }
-        offer = client.sign_and_submit(owner, "offer.publish", asset_id=asset, policy=policy).id
-        licence = client.sign_and_submit(
-            buyer,
-            "licence.request",
-            offer_id=offer,
-            purpose="research",
-            term_days=365,
-            territory=["CN"],
-        ).id
-        client.sign_and_submit(
-            owner, "licence.approve", licence_id=licence, price={"amount_minor": 1}
+        market = _bench.setup_licensed_market(
+            client,
+            owner_names=["Bench Owner"],
+            buyer_names=["Bench Buyer"],
+            asset_fields=lambda _: {
+                "title": "bench asset",
+                "description": "usage benchmark",
+                "category": "bench",
+                "classification": "general",
+                "personal_info": "none",
+                "fingerprint": os.urandom(32).hex(),
+                "size_bytes": 1,
+                "record_count": 1,
+            },
         )
-    return buyer, licence
+    return market.licences[0]
 
 
 def usage_envelopes(buyer: Any, licence: str, count: int) -> list[bytes]:

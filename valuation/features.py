@@ -12,11 +12,12 @@ concentrated -- and how easy to fake -- the volume is, and `robust_units` caps e
 5 x the median licensee so one fake licensee cannot inflate volume much; `days_since_last` is
 recency. The same statistics for the asset's category describe its market.
 
-How, so that 10M usage rows take under two seconds on one core (`scripts/bench_valuation.py
---only features`). At that size a hash group-by into millions of groups, an `over()` window, or a sort
-that drags other columns along (a random gather per column) each cost a second or more, while
-sorting one integer column or a linear pass costs a few tenths, and every conversion pass
-(a cast) over 10M values costs a few hundredths, so the keys are built without them. So the usage rows go through
+How, so that 10M usage rows take under two seconds on one core
+(`scripts/bench_valuation.py --only features`). At that size a hash group-by into millions of
+groups, an `over()` window, or a sort that drags other columns along (a random gather per
+column) each cost a second or more, while sorting one integer column or a linear pass costs a
+few tenths, and every conversion pass (a cast) over 10M values costs a few hundredths, so the
+keys are built without them. So the usage rows go through
 exactly two sorts, each of ONE packed integer carrying every field needed afterwards;
 everything else is a linear pass over a sorted column, a small table, or a binary search:
 

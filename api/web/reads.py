@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Column, Connection, select
 
 from ledger import merkle
 from ledger.receipts import Receipt, make_receipt
@@ -101,35 +101,28 @@ def latest_entries(conn: Connection, *, before: int | None, limit: int) -> list[
     return [EntryInfo(int(r[0]), r[1], r[2], r[3]) for r in rows]
 
 
+def _lookup(
+    conn: Connection, key: Column[Any], value: Column[Any], ids: set[str]
+) -> dict[str, str]:
+    """`key` -> `value` for `ids`, in chunked IN queries; ids not found are left out."""
+    found: dict[str, str] = {}
+    for part in _chunks(sorted(ids)):
+        rows = conn.execute(select(key, value).where(key.in_(part)))
+        found.update((k, v) for k, v in rows)
+    return found
+
+
 def key_owners(conn: Connection, keyids: list[str]) -> dict[str, str]:
     """keyid -> party id, for the keys the ledger knows."""
-    found: dict[str, str] = {}
-    for part in _chunks(sorted(set(keyids))):
-        rows = conn.execute(
-            select(party_keys.c.keyid, party_keys.c.party_id).where(party_keys.c.keyid.in_(part))
-        )
-        found.update((k, p) for k, p in rows)
-    return found
+    return _lookup(conn, party_keys.c.keyid, party_keys.c.party_id, set(keyids))
 
 
 def party_names(conn: Connection, party_ids: list[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for part in _chunks(sorted({p for p in party_ids if p})):
-        rows = conn.execute(
-            select(parties.c.party_id, parties.c.name).where(parties.c.party_id.in_(part))
-        )
-        found.update((p, n) for p, n in rows)
-    return found
+    return _lookup(conn, parties.c.party_id, parties.c.name, {p for p in party_ids if p})
 
 
 def asset_titles(conn: Connection, asset_ids: list[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for part in _chunks(sorted({a for a in asset_ids if a})):
-        rows = conn.execute(
-            select(assets.c.asset_id, assets.c.title).where(assets.c.asset_id.in_(part))
-        )
-        found.update((a, t) for a, t in rows)
-    return found
+    return _lookup(conn, assets.c.asset_id, assets.c.title, {a for a in asset_ids if a})
 
 
 def asset_timeline(
