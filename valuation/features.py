@@ -339,15 +339,10 @@ class _Layout:
         return ((pl.col("lo") // _u(1 << self.low)) % _u(1 << self.day_bits)).cast(pl.Int32)
 
     @property
-    def raw_units(self) -> pl.Expr:
-        """`units` as unsigned when packed: no conversion pass before a running sum."""
-        return pl.col("lo") % _u(1 << self.unit_bits) if self.packed else pl.col("units")
-
-    @property
     def units(self) -> pl.Expr:
-        if self.packed:
-            return (pl.col("lo") % _u(1 << self.unit_bits)).cast(pl.Int64)
-        return pl.col("units")
+        """A sort-1 row's units: UInt64 when packed (decoded from lo), else the Int64 payload.
+        Callers cast once, where they need a type, rather than on every 10M-row decode."""
+        return pl.col("lo") % _u(1 << self.unit_bits) if self.packed else pl.col("units")
 
 
 def _sort_by_pair(rows: pl.DataFrame, first: int, layout: _Layout) -> pl.DataFrame:
@@ -458,7 +453,7 @@ def _blocks(pairs: pl.DataFrame, first: int, layout: _Layout) -> pl.DataFrame:
     ) // _u(1 << (layout.day_bits + layout.low))
     return (
         pairs.lazy()
-        .with_columns(layout.raw_units.cum_sum().alias("_cum"))  # over every row, then filtered
+        .with_columns(layout.units.cum_sum().alias("_cum"))  # over every row, then filtered
         .filter(last_of_run)
         .select(
             "a",
