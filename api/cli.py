@@ -19,9 +19,11 @@ import ledger
 from api.client import DEFAULT_URL, ApiError, Client
 from api.keyfiles import read_key, write_new_key
 from api.settings import Settings
-from ledger import keys
+from ledger import dsse, keys
 from ledger.errors import LedgerError
 from ledger.note import parse_vkey
+from ledger.privacy import StoredOpening, verify_opening
+from ledger.receipts import Receipt, verify_receipt
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,7 +37,11 @@ class Context:
         self.as_json = as_json
 
     def client(self, vkey: str | None = None) -> Client:
-        return Client(self.url, vkey=vkey)
+        """A client pinned to `vkey`, else to DATALEDGER_VKEY (a vkey line or file), else to
+        the key the server announces on first use (say --vkey, or `verify --state`, to do
+        better)."""
+        pinned = vkey or read_vkey(os.environ.get("DATALEDGER_VKEY") or None)
+        return Client(self.url, vkey=pinned, trust_on_first_use=pinned is None)
 
     def signing_key(self) -> Any:
         if not self.key_path:
@@ -434,7 +440,7 @@ def _verify_database(obj: Context, database_url: str, verifier: Any) -> None:
         engine.dispose()
         obj.emit(
             {"ok": True, "tree_size": size},
-            f"OK: {size} entries, every stored Merkle node and checkpoint match",
+            f"OK: {size} entries, every stored Merkle node, checkpoint and opening match",
         )
 
     _run_api(action)
@@ -473,6 +479,86 @@ def log_receipt(obj: Context, index: int) -> None:
             receipt = client.receipt(index)
             client.verify_receipt(receipt)
         obj.emit(receipt, json.dumps(msgspec.to_builtins(receipt), indent=2))
+
+    _run_api(action)
+
+
+@log_group.command("openings")
+@click.argument("index", type=int)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write them to FILE, for `dataledger receipt verify --opening FILE`.",
+)
+@common_options
+@click.pass_obj
+def log_openings(obj: Context, index: int, out: Path | None) -> None:
+    """Fetch the openings of entry INDEX's private fields (log in with --key: its parties and
+    regulators only), each checked against the entry's commitment before it is printed."""
+
+    def action() -> None:
+        with obj.client() as client:
+            obj.login(client)
+            body = client.get_json(f"/v1/log/entries/{index}/openings")
+            receipt = client.receipt(index)
+            entry = client.verify_receipt(receipt)
+        payload = dsse.payload_bytes(entry.envelope)
+        for name, opening in body["openings"].items():
+            verify_opening(payload, StoredOpening(index, name, opening["salt"], opening["value"]))
+        if out is not None:
+            out.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
+        lines = [
+            f"{name}: {json.dumps(o['value'], ensure_ascii=False)}"
+            for name, o in sorted(body["openings"].items())
+        ]
+        lines += [f"{name}: (erased)" for name in body["erased"]]
+        obj.emit(body, "\n".join(lines) or "this entry has no private fields")
+
+    _run_api(action)
+
+
+@main.group("receipt")
+def receipt_group() -> None:
+    """Receipts, checked offline."""
+
+
+@receipt_group.command("verify")
+@click.argument("receipt_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--vkey", required=True, help="The log's verifier key you trust (line or file).")
+@click.option(
+    "--opening",
+    "opening_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A file of openings (`log openings --out`, or the `openings` a write returned) to "
+    "check against the entry's commitments; repeatable.",
+)
+@common_options
+@click.pass_obj
+def receipt_verify(
+    obj: Context, receipt_file: Path, vkey: str, opening_files: tuple[Path, ...]
+) -> None:
+    """Verify a saved receipt with the log's key alone, and any openings against it."""
+
+    def action() -> None:
+        receipt = msgspec.json.decode(receipt_file.read_bytes(), type=Receipt)
+        entry, _ = verify_receipt(receipt, parse_vkey(read_vkey(vkey) or ""))
+        payload = dsse.payload_bytes(entry.envelope)
+        opened: dict[str, Any] = {}
+        for path in opening_files:
+            body = json.loads(path.read_text())
+            for name, opening in (body.get("openings", body)).items():
+                verify_opening(
+                    payload, StoredOpening(entry.index, name, opening["salt"], opening["value"])
+                )
+                opened[name] = opening["value"]
+        summary = {"index": entry.index, "verified": True, "opened": opened}
+        human = f"receipt for entry {entry.index}: verified with the pinned log key"
+        human += "".join(
+            f"\n{name}: {json.dumps(value, ensure_ascii=False)} (opens its commitment)"
+            for name, value in sorted(opened.items())
+        )
+        obj.emit(summary, human)
 
     _run_api(action)
 

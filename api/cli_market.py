@@ -1035,11 +1035,14 @@ def replay_command(
                 upgrade(target)
                 _require_empty(target, target_url)
 
+            unopened: list[tuple[int, str]] = []
+
             def action() -> None:
                 with click.progressbar(
                     length=size, label="replaying entries", file=sys.stderr
                 ) as bar:
-                    replay(live, target, operator, period, progress=bar.update)
+                    report = replay(live, target, operator, period, progress=bar.update)
+                unopened.extend(report.unopened)
 
             _run_api(action)  # a ReplayError names the entry the rules refuse
             with _database_errors(live_url):
@@ -1055,16 +1058,25 @@ def replay_command(
             "theirs: run it again on a quiet server",
             err=True,
         )
+    erased = [{"index": i, "field": f} for i, f in unopened]
+    could_not_open = (
+        f"; {len(erased)} erased private text field(s) replayed as [erased]: "
+        + ", ".join(f"#{i} {f}" for i, f in unopened[:10])
+        + (" ..." if len(unopened) > 10 else "")
+        if unopened
+        else "; every private field opened with the openings held"
+    )
     if not differences:
         obj.emit(
-            {"ok": True, "entries": size, "differences": []},
-            f"OK: {size} entries replayed; every projection matches the ledger",
+            {"ok": True, "entries": size, "differences": [], "unopened": erased},
+            f"OK: {size} entries replayed; every projection matches the ledger{could_not_open}",
         )
         return
     obj.emit(
         {
             "ok": False,
             "entries": size,
+            "unopened": erased,
             "differences": [
                 {"table": str(d.table), "key": list(d.key), "live": d.live, "replayed": d.replayed}
                 for d in differences

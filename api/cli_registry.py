@@ -137,7 +137,9 @@ def statement_of(entry: Entry) -> dict[str, Any]:
 
 
 def submitted(obj: Context, what: str, done: Submitted, human: str) -> None:
-    obj.emit({what: done.id, "receipt": done.receipt}, human)
+    """Report a write: its id and receipt, and the openings of its private fields (keep them:
+    `dataledger receipt verify --opening` checks them against the logged commitments)."""
+    obj.emit({what: done.id, "receipt": done.receipt, "openings": done.openings}, human)
 
 
 # --- parties ------------------------------------------------------------------------------------
@@ -649,10 +651,13 @@ def objection() -> None:
 @common_options
 @click.pass_obj
 def objection_show(obj: Context, objection_id: str) -> None:
-    """Show an objection and its outcome."""
+    """Show an objection and its outcome (its grounds and evidence are private: log in with
+    --key as the objector, the asset's owner or a regulator to see them)."""
 
     def action() -> None:
         with obj.client() as client:
+            if obj.key_path:
+                obj.login(client)
             found = client.objection(objection_id)
         obj.emit(found, describe(found, OBJECTION_FIELDS))
 

@@ -1,7 +1,7 @@
 """The Python client SDK: make keys, sign statements, submit them, verify receipts offline.
 
 key = keys.generate()
-client = Client("http://127.0.0.1:8000")
+client = Client("http://127.0.0.1:8000", vkey=open("log.vkey").read())  # the key you trust
 receipt = client.register_party(key, "Acme Data Ltd")
 client.verify_receipt(receipt)   # offline, with the pinned log key
 """
@@ -22,11 +22,19 @@ from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.dsse import Envelope
 from ledger.encoding import b64encode, canonical_json, format_rfc3339_utc
 from ledger.entries import Entry
+from ledger.errors import LedgerError
 from ledger.note import NoteVerifier, parse_vkey
+from ledger.privacy import Opening, SignedStatement, seal
 from ledger.receipts import Receipt, verify_receipt
 from ledger.statements import statement_id
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+class UnpinnedKey(LedgerError):
+    """Verification needs the log's key from somewhere other than the server being verified."""
+
+    code = "vkey-not-pinned"
 
 
 class ApiError(Exception):
@@ -42,32 +50,47 @@ class ApiError(Exception):
         return str(self.problem.get("type", "")).rsplit(":", 1)[-1]
 
 
-def new_statement(kind: str, **fields: Any) -> dict[str, Any]:
-    """A statement of `kind` issued now, with a fresh 16-byte nonce."""
+def new_statement(kind: str, *, origin: str, **fields: Any) -> dict[str, Any]:
+    """A statement of `kind` for the log `origin`, issued now, with a fresh 16-byte nonce."""
     return {
         "kind": kind,
         "issued_at": format_rfc3339_utc(datetime.now(UTC)),
         "nonce": secrets.token_hex(16),
+        "origin": origin,
         **fields,
     }
 
 
 def sign_statement(key: nacl.signing.SigningKey, statement: dict[str, Any]) -> Envelope:
-    """Encode `statement` canonically and wrap it in a DSSE envelope signed by `key`."""
+    """Encode `statement` canonically, as it is, in a DSSE envelope signed by `key`."""
     return dsse.sign_envelope(canonical_json(statement), key)
 
 
-def party_register_statement(key: nacl.signing.SigningKey, name: str) -> dict[str, Any]:
+def seal_and_sign(key: nacl.signing.SigningKey, statement: dict[str, Any]) -> SignedStatement:
+    """Commit to the statement's private fields, sign the sealed statement, and keep the
+    openings beside the envelope (`ledger.privacy`): what `POST /v1/statements` takes."""
+    sealed = seal(statement)
+    return SignedStatement(envelope=sign_statement(key, sealed.statement), openings=sealed.openings)
+
+
+def party_register_statement(
+    key: nacl.signing.SigningKey, name: str, *, origin: str
+) -> dict[str, Any]:
     return new_statement(
-        "party.register", name=name, public_key=b64encode(keys.public_key_bytes(key))
+        "party.register",
+        origin=origin,
+        name=name,
+        public_key=b64encode(keys.public_key_bytes(key)),
     )
 
 
 class Submitted(msgspec.Struct, frozen=True):
-    """A receipt, and the id of what the statement created (asset, objection, transfer...)."""
+    """A receipt, the id of what the statement created (asset, objection, transfer...), and the
+    openings of its private fields (keep them: they prove what the commitments hide)."""
 
     receipt: Receipt
     id: str
+    openings: dict[str, Opening] = msgspec.field(default_factory=dict)
 
 
 class Client:
@@ -80,10 +103,16 @@ class Client:
         vkey: str | None = None,
         timeout: float = 30.0,
         http: httpx.Client | None = None,
+        trust_on_first_use: bool = False,
     ) -> None:
+        """`vkey` pins the log key receipts are verified against. Without it, verification
+        refuses (`UnpinnedKey`) unless `trust_on_first_use`: then the key the server announces
+        the first time is pinned for this client (what a CLI without --vkey does)."""
         self.url = url.rstrip("/")
         self._http = http or httpx.Client(base_url=self.url, timeout=timeout)
         self._vkey = vkey
+        self._tofu = trust_on_first_use
+        self._announced: str | None = None
 
     def close(self) -> None:
         self._http.close()
@@ -128,12 +157,12 @@ class Client:
     def get_text(self, path: str, **params: Any) -> str:
         return self._request("GET", path, params=params).text
 
-    def submit(self, path: str, envelope: Envelope) -> Receipt:
-        """POST a signed envelope; return the receipt."""
+    def submit(self, path: str, signed: SignedStatement | Envelope) -> Receipt:
+        """POST a signed statement (with its openings) or a bare envelope; return the receipt."""
         response = self._request(
             "POST",
             path,
-            content=canonical_json(envelope),
+            content=canonical_json(signed),
             headers={"content-type": "application/json"},
         )
         return msgspec.convert(response.json(), Receipt)
@@ -143,10 +172,30 @@ class Client:
     def log_vkey(self) -> str:
         return self.get_text("/v1/log/key").strip()
 
+    @property
+    def origin(self) -> str:
+        """The log's origin, which every statement names: the pinned key's name, or else the
+        name of the key the server announces (naming a log needs no trust; verifying does)."""
+        return parse_vkey(self._vkey or self._announced_vkey()).name
+
+    def _announced_vkey(self) -> str:
+        if self._announced is None:
+            self._announced = self.log_vkey()
+        return self._announced
+
+    @property
+    def pinned_vkey(self) -> str | None:
+        return self._vkey
+
     def verifier(self) -> NoteVerifier:
-        """The pinned log key if one was given, else the one the server announces (TOFU)."""
+        """The pinned log key; never the server's word unless trust on first use was asked."""
         if self._vkey is None:
-            self._vkey = self.log_vkey()
+            if not self._tofu:
+                raise UnpinnedKey(
+                    "no log key is pinned: pass Client(url, vkey=...) with the key you trust "
+                    "(`dataledger log key` once, kept), or trust_on_first_use=True"
+                )
+            self._vkey = self._announced_vkey()
         return parse_vkey(self._vkey)
 
     def checkpoint_note(self) -> str:
@@ -164,6 +213,15 @@ class Client:
     def receipt(self, index: int) -> Receipt:
         return msgspec.convert(self.get_json(f"/v1/log/entries/{index}/receipt"), Receipt)
 
+    def entry_openings(self, index: int) -> dict[str, Any]:
+        """The openings of entry `index`'s private fields, if you may read them (log in first):
+        `{"index", "openings": {field: {"salt", "value"}}, "erased": [...]}`."""
+        return dict(self.get_json(f"/v1/log/entries/{index}/openings"))
+
+    def erase_opening(self, index: int, field: str) -> None:
+        """Erase the opening of a private text field for good (the operator or its signer)."""
+        self._request("DELETE", f"/v1/log/entries/{index}/openings/{field}")
+
     def consistency_proof(self, first: int, second: int) -> list[str]:
         body = self.get_json("/v1/log/proof/consistency", first=first, second=second)
         return list(body["hashes"])
@@ -178,7 +236,7 @@ class Client:
     def register_party(
         self, key: nacl.signing.SigningKey, name: str, contact_commitment: str | None = None
     ) -> Receipt:
-        statement = party_register_statement(key, name)
+        statement = party_register_statement(key, name, origin=self.origin)
         if contact_commitment is not None:
             statement["contact_commitment"] = contact_commitment
         return self.submit("/v1/parties", sign_statement(key, statement))
@@ -187,10 +245,12 @@ class Client:
         self, key: nacl.signing.SigningKey, kind: str, path: str = "/v1/statements", **fields: Any
     ) -> Submitted:
         """Sign a statement of `kind` with `key`, submit it, and return its receipt and id."""
-        statement = new_statement(kind, **fields)
-        envelope = sign_statement(key, statement)
-        receipt = self.submit(path, envelope)
-        return Submitted(receipt, statement_id(dsse.payload_bytes(envelope)))
+        signed = seal_and_sign(key, new_statement(kind, origin=self.origin, **fields))
+        assert signed.envelope is not None
+        receipt = self.submit(path, signed)
+        return Submitted(
+            receipt, statement_id(dsse.payload_bytes(signed.envelope)), signed.openings
+        )
 
     def register_asset(self, key: nacl.signing.SigningKey, **fields: Any) -> Submitted:
         """`asset.register`; the returned id is the new asset's id."""
@@ -201,7 +261,9 @@ class Client:
     ) -> dict[str, Any]:
         """Log in with a signed (never appended) statement; later reads carry the bearer token."""
         expires = format_rfc3339_utc(datetime.now(UTC) + lifetime)
-        envelope = sign_statement(key, new_statement("auth.login", expires_at=expires))
+        envelope = sign_statement(
+            key, new_statement("auth.login", origin=self.origin, expires_at=expires)
+        )
         response = self._request(
             "POST",
             "/v1/auth/login",

@@ -36,7 +36,7 @@ import httpx
 import msgspec
 import nacl.signing
 
-from api.client import ApiError, Client, Submitted, new_statement, sign_statement
+from api.client import ApiError, Client, Submitted, new_statement, seal_and_sign
 from api.keyfiles import read_key, write_new_key
 from api.settings import Settings
 from api.verify import verify_log
@@ -347,7 +347,7 @@ class Story:
         self.vkey = ""
         self.has_web = False  # does the server show the web pages? (told in "where next")
         self.kept_receipt = files / "receipts" / "none"
-        self.client = Client(url)
+        self.client = Client(url, trust_on_first_use=True)  # pinned below, once served
         self._sessions: dict[str, Client] = {}
 
     # --- helpers ------------------------------------------------------------------------------
@@ -394,10 +394,12 @@ class Story:
 
         Returns the problem and a sentence saying how that was checked.
         """
-        envelope = sign_statement(key, new_statement(kind, **fields))
+        signed = seal_and_sign(key, new_statement(kind, origin=self.client.origin, **fields))
+        envelope = signed.envelope
+        assert envelope is not None
         before = self.size()
         try:
-            self.client.submit("/v1/statements", envelope)
+            self.client.submit("/v1/statements", signed)
         except ApiError as exc:
             if exc.code != code:
                 raise DemoError(f"expected {kind} to be refused with {code}, got {exc}") from exc

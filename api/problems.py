@@ -121,8 +121,7 @@ def internal_error_handler(
         HTTP_500_INTERNAL_SERVER_ERROR,
         "internal",
         "Internal server error",
-        "the server failed to handle this request; see the server log "
-        f"(request id {request_id})",
+        f"the server failed to handle this request; see the server log (request id {request_id})",
     )
 
 

@@ -62,7 +62,7 @@ class AssetSummary(msgspec.Struct, frozen=True):
     registered_at: str
     notice_ends_at: str
     certified_index: int | None
-    status_reason: str | None
+    status_reason: str | None = None  # private, like cost, quality and schema
     freeze_reason: str | None = None
 
 
@@ -89,7 +89,7 @@ class Version(msgspec.Struct, frozen=True):
     fingerprint: str
     size_bytes: int
     record_count: int
-    note: str
+    note: str | None  # private: null unless you may read it (docs/protocol.md)
     entry_index: int
     recorded_at: str
 
@@ -127,7 +127,7 @@ class Objection(msgspec.Struct, frozen=True):
     objection_id: str
     asset_id: str
     objector_id: str
-    grounds: str
+    grounds: str | None  # private, with the evidence: null unless you may read them
     evidence_fingerprint: str | None
     status: str
     reason: str | None

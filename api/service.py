@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
+import msgspec
 import polars as pl
 from sqlalchemy import Engine, delete, insert, select
 
+from api.access import may_open
 from api.auth import Principal, TokenIssuer, session_expiry
 from api.observability import Metrics
 from api.problems import NotFound
@@ -25,16 +28,25 @@ from ledger.alerts import Alert
 from ledger.cosignature import cosigner_key_id, parse_cosignature_line, verify_cosignature
 from ledger.dsse import Envelope
 from ledger.encoding import canonical_json, format_rfc3339_utc, parse_rfc3339_utc
+from ledger.entries import decode_entry
 from ledger.errors import EncodingError, LedgerError, SignatureError, StatementRejected
 from ledger.logsigner import LogSigner
 from ledger.note import add_signature_lines, parse_note
+from ledger.privacy import Opening, SignedStatement, seal
 from ledger.receipts import Receipt
 from ledger.state import KeyRecord, signer_public_key
-from ledger.statements import check_fresh, decode_login, decode_statement
-from ledger.storage import alert_data, catalog, export, market, store
-from ledger.storage.engine import write_transaction
+from ledger.statements import (
+    check_fresh,
+    check_origin,
+    decode_login,
+    decode_statement,
+    open_statement,
+    statement_id,
+)
+from ledger.storage import alert_data, catalog, export, market, projections, store
+from ledger.storage.engine import scrub_after_erasure, write_transaction
 from ledger.storage.projections import SqlView
-from ledger.storage.schema import login_nonces, party_contacts, refusals
+from ledger.storage.schema import login_nonces, party_contacts, refusals, statement_openings
 from ledger.storage.sequencer import AppendResult, Sequencer, Submission, read_receipt
 from valuation.market_statistics import market_statistics
 from valuation.model import Quote
@@ -43,6 +55,18 @@ log = logging.getLogger(__name__)
 
 # Keeps every entry under the 64 KiB that a tlog-tiles entry bundle can carry.
 MAX_PAYLOAD_BYTES = 45_000
+
+
+class _NoCommitments(msgspec.Struct, frozen=True):
+    pass
+
+
+class EntryOpenings(msgspec.Struct, frozen=True):
+    """The openings of one entry's commitments; `erased` names those no longer held."""
+
+    index: int
+    openings: dict[str, Opening]
+    erased: list[str]
 
 
 @dataclass
@@ -58,7 +82,7 @@ class LedgerService:
         self.tokens = TokenIssuer(bytes(self.signer.key))
         self.valuer = Valuer(self.engine)
 
-    def record_quote(self, quote: Quote, terms: Any) -> Receipt:
+    def record_quote(self, quote: Quote, terms: Any) -> tuple[Receipt, dict[str, Opening]]:
         """Put a quote on the ledger, signed by the log (for the price-outside-interval alert)."""
         statement: dict[str, Any] = {
             "kind": "valuation.quote",
@@ -74,9 +98,10 @@ class LedgerService:
             "high_minor": quote.high_minor,
             "model_as_of": format_rfc3339_utc(quote.as_of),
         }
-        receipt = self.sequencer.append(self.sign_as_ledger(statement)).receipt
+        submission = self.sign_as_ledger(statement)
+        receipt = self.sequencer.append(submission).receipt
         self.metrics.quote()
-        return receipt
+        return receipt, dict(submission.openings)
 
     @property
     def operator(self) -> KeyRecord:
@@ -108,13 +133,17 @@ class LedgerService:
     def verify(
         self,
         envelope: Envelope,
+        openings: Mapping[str, Opening] | None = None,
         *,
         kinds: frozenset[str] | None = None,
         now: datetime | None = None,
     ) -> Submission:
-        """Everything that can be checked before sequencing: shape, signature, freshness."""
+        """Everything that can be checked before sequencing: shape, signature, freshness, and
+        every opening against its commitment (the rules then decide on the opened values)."""
         payload, keyid = self._open(envelope)
-        statement = decode_statement(payload)
+        sealed = decode_statement(payload)
+        check_origin(sealed, self.signer.origin)
+        statement = open_statement(sealed, openings or {})
         if kinds is not None and statement.kind not in kinds:
             raise StatementRejected(
                 "wrong-endpoint",
@@ -124,11 +153,14 @@ class LedgerService:
         public_key = signer_public_key(_SignatureKeys(self.engine, self.operator), keyid, statement)
         dsse.verify_signature(envelope, envelope.signatures[0], public_key)
         check_fresh(statement, now or datetime.now(UTC), self.max_skew)
-        return Submission.of(envelope, statement, keyid)
+        return Submission.of(envelope, statement, keyid, openings or {})
 
-    async def submit(self, envelope: Envelope, kinds: frozenset[str] | None = None) -> AppendResult:
+    async def submit(
+        self, body: SignedStatement, kinds: frozenset[str] | None = None
+    ) -> AppendResult:
         try:
-            submission = self.verify(envelope, kinds=kinds)
+            envelope, openings = body.parts()
+            submission = self.verify(envelope, openings, kinds=kinds)
         except LedgerError as exc:
             self.metrics.refusal(exc.code)
             raise
@@ -156,11 +188,12 @@ class LedgerService:
             )
 
     def sign_as_ledger(self, statement: dict[str, Any]) -> Submission:
-        """A statement signed by the log key itself (certifications, expiries)."""
-        envelope = dsse.sign_envelope(canonical_json(statement), self.signer.key)
-        return Submission.of(
-            envelope, decode_statement(dsse.payload_bytes(envelope)), self.signer.keyid
-        )
+        """A statement signed by the log key itself (certifications, expiries, quotes), for
+        this log, its private fields sealed like anyone else's."""
+        sealed = seal({**statement, "origin": self.signer.origin})
+        envelope = dsse.sign_envelope(canonical_json(sealed.statement), self.signer.key)
+        opened = open_statement(decode_statement(dsse.payload_bytes(envelope)), sealed.openings)
+        return Submission.of(envelope, opened, self.signer.keyid, sealed.openings)
 
     def certify_due(self, now: datetime | None = None) -> list[str]:
         """Certify every asset whose notice ended cleanly; returns those certified."""
@@ -206,6 +239,7 @@ class LedgerService:
         moment = now or datetime.now(UTC)
         payload, keyid = self._open(envelope)
         login = decode_login(payload)
+        check_origin(login, self.signer.origin)
         check_fresh(login, moment, self.max_skew)
         principal = self.principal_for_key(keyid)
         public_key = (
@@ -272,6 +306,7 @@ class LedgerService:
 
     def put_contact(self, party_id: str, salt: str, details: dict[str, str | None]) -> None:
         """Store contact details whose salted commitment is on the ledger."""
+        check_salt(salt)
         with write_transaction(self.engine) as conn:
             found = catalog.party(conn, party_id)
             if found is None:
@@ -298,7 +333,51 @@ class LedgerService:
         """Erase contact details for good. The ledger keeps only the (now unopenable) commitment."""
         with write_transaction(self.engine) as conn:
             gone = conn.execute(delete(party_contacts).where(party_contacts.c.party_id == party_id))
+        if gone.rowcount:
+            scrub_after_erasure(self.engine, party_contacts)  # no copy left in the WAL
         return bool(gone.rowcount)
+
+    def erase_opening(self, principal: Principal, index: int, field: str) -> None:
+        """Erase the opening of a private text field of entry `index` (and its projected copies)
+        for good: the logged commitment stays and can no longer be opened.
+
+        The operator (acting on an erasure request) or the party that signed the entry may.
+        """
+        entry = decode_entry(self.entry(index).entry)
+        payload = dsse.payload_bytes(entry.envelope)
+        sealed = decode_statement(payload)
+        committed = msgspec.structs.asdict(getattr(sealed, "commitments", None) or _NoCommitments())
+        if committed.get(field) is None:
+            raise NotFound(f"entry {index} commits to no private field `{field}`")
+        if not projections.erasable(sealed.kind, field):
+            raise StatementRejected(
+                "not-erasable",
+                f"`{field}` of {sealed.kind} is a value the rules rely on (quotas, prices, terms), "
+                "not free text: only private text (reasons, grounds, notes, references) is erased",
+                status=422,
+            )
+        signer = entry.envelope.signatures[0].keyid
+        with self.engine.connect() as conn:
+            record = SqlView(conn, self.operator).key(signer)
+        if not (principal.is_operator or (record and record.party_id == principal.party_id)):
+            raise StatementRejected(
+                "forbidden",
+                "only the operator or the party that signed the entry may erase its private text",
+                status=403,
+            )
+        public = msgspec.json.decode(payload)
+        with write_transaction(self.engine) as conn:
+            gone = conn.execute(
+                delete(statement_openings).where(
+                    statement_openings.c.entry_index == index, statement_openings.c.field == field
+                )
+            )
+            if gone.rowcount:
+                projections.erase_text(
+                    conn, sealed.kind, field, public, statement_id(payload), index
+                )
+        if gone.rowcount:
+            scrub_after_erasure(self.engine, statement_openings, *projections.copy_tables())
 
     # --- reads --------------------------------------------------------------------------------
 
@@ -384,6 +463,40 @@ class LedgerService:
             raise NotFound(f"no entry {index} in the log")
         return found
 
+    def openings(
+        self, principal: Principal | None, indices: list[int]
+    ) -> dict[int, dict[str, Opening]]:
+        """The openings of entries `indices` that `principal` is entitled to (api.access)."""
+        with self.engine.connect() as conn:
+            held = store.openings_of(conn, indices)
+        found: dict[int, dict[str, Opening]] = {}
+        for o in held:
+            if may_open(principal, o.audience):
+                found.setdefault(o.index, {})[o.field] = Opening(o.salt, json.loads(o.value))
+        return found
+
+    def entry_openings(self, principal: Principal | None, index: int) -> EntryOpenings:
+        """An entry's openings for an entitled reader; which commitments stay closed and why."""
+        entry = self.entry(index)
+        payload = dsse.payload_bytes(decode_entry(entry.entry).envelope)
+        committed = sorted(
+            name
+            for name, value in (msgspec.json.decode(payload).get("commitments") or {}).items()
+            if value is not None
+        )
+        with self.engine.connect() as conn:
+            held = store.openings_of(conn, [index])
+        if committed and principal is None:
+            raise StatementRejected(
+                "unauthorized", "log in to read the private fields of an entry", status=401
+            )
+        if held and not any(may_open(principal, o.audience) for o in held):
+            raise StatementRejected(
+                "forbidden", f"entry {index}'s private fields are not yours to read", status=403
+            )
+        openings = {o.field: Opening(o.salt, json.loads(o.value)) for o in held}
+        return EntryOpenings(index, openings, [n for n in committed if n not in openings])
+
     def entries(self, start: int, limit: int) -> list[store.StoredEntry]:
         with self.engine.connect() as conn:
             return store.entries_range(conn, start, limit)
@@ -434,8 +547,31 @@ def contact_commitment(salt: str, details: dict[str, str | None]) -> str:
     return hashlib.sha256(salt.encode() + b"\n" + canonical_json(details)).hexdigest()
 
 
+# A contact salt is >= 16 random bytes, as lowercase hex: a shorter one would let anyone
+# dictionary-search a phone number or e-mail address from its public commitment.
+MIN_SALT_BYTES = 16
+SALT_BYTES = 32
+
+
 def new_salt() -> str:
-    return secrets.token_hex(16)
+    return secrets.token_hex(SALT_BYTES)
+
+
+def check_salt(salt: str) -> None:
+    """Refuse (422) a salt that is not >= MIN_SALT_BYTES of lowercase hex."""
+    if len(salt) < 2 * MIN_SALT_BYTES:
+        raise StatementRejected(
+            "salt-too-short",
+            f"a contact salt must be at least {MIN_SALT_BYTES} random bytes "
+            f"({2 * MIN_SALT_BYTES} lowercase hex characters); got {len(salt)} characters",
+            status=422,
+        )
+    if len(salt) % 2 or not set(salt) <= set("0123456789abcdef"):
+        raise StatementRejected(
+            "salt-not-hex",
+            "a contact salt must be random bytes written as lowercase hex",
+            status=422,
+        )
 
 
 class _KeyLookup:

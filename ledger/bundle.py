@@ -6,10 +6,13 @@ of the key, so the keys need no further trust). Every following line is one entr
 inclusion proof:
 
     {"checkpoint": "<signed note>", "start": 0, "end": 3, "keys": {"<keyid>": "<b64 key>"}, "v": 1}
-    {"index": 0, "entry": "<b64 entry bytes>", "proof": ["<b64 hash>", ...]}
+    {"index": 0, "entry": "<b64 entry bytes>", "proof": ["<b64 hash>", ...],
+     "openings": {"<field>": {"salt": "<hex>", "value": ...}}}
 
-`verify_bundle` checks the checkpoint signature, every leaf (recomputed from the entry bytes),
-every proof, every entry's own index, and every envelope signature.
+`openings` (bundles for regulators) opens the entry's private fields (ledger.privacy); it is
+left out where the entry has none or they were erased. `verify_bundle` checks the checkpoint
+signature, every leaf (recomputed from the entry bytes), every proof, every entry's own index,
+every envelope signature, and every opening against the commitment its entry logs.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from ledger.errors import LedgerError, VerificationError
 from ledger.keys import keyid
 from ledger.merkle import leaf_hash, verify_inclusion
 from ledger.note import NoteVerifier
+from ledger.privacy import Opening, StoredOpening, verify_opening
 
 BUNDLE_VERSION = 1
 
@@ -41,10 +45,11 @@ class BundleHeader(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     v: int = BUNDLE_VERSION
 
 
-class BundleEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class BundleEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     index: int
     entry: str
     proof: list[str]
+    openings: dict[str, Opening] = msgspec.field(default_factory=dict)
 
 
 _header_decoder = msgspec.json.Decoder(BundleHeader)
@@ -125,9 +130,12 @@ def _check_entry(item: BundleEntry, checkpoint: Checkpoint, keys: dict[str, byte
         public_key = keys.get(signature.keyid)
         if public_key is None:
             raise BundleError(f"{where}: signer {signature.keyid} is not among the bundle's keys")
-        message = dsse.pae(entry.envelope.payloadType, dsse.payload_bytes(entry.envelope))
+        payload = dsse.payload_bytes(entry.envelope)
+        message = dsse.pae(entry.envelope.payloadType, payload)
         raw_sig = b64decode(signature.sig, what=f"{where} signature", error=BundleError)
         nacl.signing.VerifyKey(public_key).verify(message, raw_sig)
+        for name, opening in item.openings.items():
+            verify_opening(payload, StoredOpening(item.index, name, opening.salt, opening.value))
     except BundleError:
         raise
     except nacl.exceptions.BadSignatureError as exc:

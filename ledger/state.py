@@ -13,7 +13,7 @@ from typing import Protocol
 
 from ledger.errors import SignatureError
 from ledger.keys import keyid
-from ledger.statements import AnyStatement, PartyRegister, Policy, Right
+from ledger.statements import PartyRegister, Policy, Right, Statement
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +78,7 @@ class ObjectionRecord:
     objection_id: str
     asset_id: str
     status: str  # open | upheld | dismissed
+    objector_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,9 +168,10 @@ class Context:
     integrated_at: str
     statement_id: str = ""
     notice_period: timedelta = timedelta(days=10)
+    origin: str = ""  # the log's origin: a statement naming another is refused (`wrong-log`)
 
 
-def signer_public_key(view: KeyView, signer_keyid: str, statement: AnyStatement) -> bytes:
+def signer_public_key(view: KeyView, signer_keyid: str, statement: Statement) -> bytes:
     """The public key an envelope's signature must verify against.
 
     A `party.register` brings its own key (self-signed); every other statement must be signed

@@ -7,13 +7,15 @@ of any kind accepts a float (money and quantities are integers, times are RFC 33
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Annotated, Literal, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias, Union, get_args, get_origin
 
 import msgspec
 
 from ledger.encoding import b64decode, parse_rfc3339_utc
 from ledger.errors import EncodingError, StatementError, StatementRejected
+from ledger.privacy import Commitment, Opening, OpeningError, check_openings, private_fields
 
 RFC3339_UTC_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$"
 NONCE_PATTERN = r"^[0-9a-f]{32,128}$"  # 16 to 64 random bytes, lowercase hex
@@ -30,6 +32,7 @@ Category = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
 Count = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 Percent = Annotated[int, msgspec.Meta(ge=0, le=100)]
 Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
+Origin = Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=r"^[^\s+]+$")]
 
 Classification = Literal["general", "important", "core"]
 PersonalInfo = Literal["none", "anonymized", "personal", "sensitive_personal"]
@@ -43,10 +46,15 @@ RIGHTS: tuple[Right, ...] = ("holding", "processing", "operation")
 class Statement(
     msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", kw_only=True
 ):
-    """Fields every statement has. `kind` is the msgspec tag, so it is not a field here."""
+    """Fields every statement has. `kind` is the msgspec tag, so it is not a field here.
+
+    `origin` names the one log the statement is meant for (the checkpoint origin): another log
+    refuses it (`wrong-log`), so entries copied from one ledger cannot be replayed on another.
+    """
 
     issued_at: Timestamp
     nonce: Nonce
+    origin: Origin
 
     @property
     def kind(self) -> str:
@@ -483,6 +491,57 @@ STATEMENT_KINDS: tuple[type[Statement], ...] = (
 KNOWN_KINDS = frozenset(str(t.__struct_config__.tag) for t in STATEMENT_KINDS)
 
 
+def _sealed_kind(full: type[Statement]) -> type[Statement]:
+    """The logged form of a kind: its private fields replaced by a `commitments` object
+    (`ledger.privacy`). A kind with no private field is logged as it is."""
+    private = private_fields(str(full.__struct_config__.tag))
+    if not private:
+        return full
+    fields = msgspec.structs.fields(full)
+    base = {f.name for f in msgspec.structs.fields(Statement)}
+
+    def spec(f: msgspec.structs.FieldInfo, typ: Any) -> tuple[Any, ...]:
+        if f.required:
+            return (f.name, typ)
+        if f.default_factory is not msgspec.NODEFAULT:
+            return (f.name, typ, msgspec.field(default_factory=f.default_factory))
+        return (f.name, typ, f.default)
+
+    commitments = msgspec.defstruct(
+        f"{full.__name__}Commitments",
+        [
+            (f.name, Commitment) if f.required else (f.name, Commitment | None, None)
+            for f in fields
+            if f.name in private
+        ],
+        frozen=True,
+        forbid_unknown_fields=True,
+        kw_only=True,
+        module=__name__,
+    )
+    public = [spec(f, f.type) for f in fields if f.name not in private and f.name not in base]
+    return msgspec.defstruct(  # type: ignore[return-value]  # its base is Statement
+        f"Sealed{full.__name__}",
+        [*public, ("commitments", commitments)],
+        bases=(Statement,),
+        tag=full.__struct_config__.tag,
+        frozen=True,
+        forbid_unknown_fields=True,
+        kw_only=True,
+        module=__name__,
+    )
+
+
+# The logged form of every kind, and the full (opened) kind each one opens to.
+SEALED_KINDS: dict[str, type[Statement]] = {
+    str(t.__struct_config__.tag): _sealed_kind(t) for t in STATEMENT_KINDS
+}
+_FULL_KINDS: dict[str, type[Statement]] = {str(t.__struct_config__.tag): t for t in STATEMENT_KINDS}
+_FIELD_TYPES: dict[str, dict[str, Any]] = {
+    kind: {f.name: f.type for f in msgspec.structs.fields(t)} for kind, t in _FULL_KINDS.items()
+}
+
+
 class _Head(msgspec.Struct):
     """Just the kind, read first so that a missing or unknown kind gets a clear error."""
 
@@ -490,11 +549,17 @@ class _Head(msgspec.Struct):
 
 
 _head_decoder = msgspec.json.Decoder(_Head)
-_decoder: msgspec.json.Decoder[AnyStatement] = msgspec.json.Decoder(AnyStatement)
+_decoder: msgspec.json.Decoder[Statement] = msgspec.json.Decoder(
+    Union[tuple(SEALED_KINDS.values())]  # noqa: UP007
+)
 
 
-def decode_statement(payload: bytes) -> AnyStatement:
-    """Decode a statement payload strictly; `StatementError` says what is wrong."""
+def decode_statement(payload: bytes) -> Statement:
+    """Decode a logged statement payload strictly; `StatementError` says what is wrong.
+
+    The result is the sealed form: private fields are commitments (`open_statement` opens it).
+    """
+    head = _Head("")
     try:
         head = _head_decoder.decode(payload)
         if head.kind not in KNOWN_KINDS:
@@ -504,7 +569,7 @@ def decode_statement(payload: bytes) -> AnyStatement:
             )
         statement = _decoder.decode(payload)
     except msgspec.ValidationError as exc:
-        raise StatementError(f"invalid statement: {exc}") from exc
+        raise StatementError(_explain(head.kind, str(exc))) from exc
     except msgspec.DecodeError as exc:
         raise StatementError(f"statement payload is not JSON: {exc}") from exc
     try:
@@ -512,6 +577,74 @@ def decode_statement(payload: bytes) -> AnyStatement:
     except EncodingError as exc:
         raise StatementError(exc.message) from exc
     return statement
+
+
+def _explain(kind: str, message: str) -> str:
+    """Say so when a private field was written in clear instead of committed to."""
+    for name in private_fields(kind):
+        if f"unknown field `{name}`" in message:
+            return (
+                f"`{name}` is private in {kind}: put its commitment in `commitments` and send "
+                "its opening beside the envelope, never the value itself (docs/protocol.md)"
+            )
+    return f"invalid statement: {message}"
+
+
+ERASED = "[erased]"  # what an erased text field reads as, once its opening is gone
+
+
+def is_text_field(kind: str, name: str) -> bool:
+    """Whether field `name` of `kind` holds text (a reason, grounds, a note): erasable."""
+    typ = _FIELD_TYPES[kind].get(name)
+    while get_origin(typ) is Annotated:
+        typ = get_args(typ)[0]
+    return typ is str
+
+
+def open_statement(
+    sealed: Statement,
+    openings: Mapping[str, Opening],
+    *,
+    erased: frozenset[str] = frozenset(),
+) -> AnyStatement:
+    """The full statement the rules decide on: every commitment checked against its opening.
+
+    `erased` names text fields whose openings were erased (replay): they read as `ERASED`.
+    Raises `OpeningError` (missing, unexpected or mismatching opening, or an opened value that
+    is not valid for its field).
+    """
+    kind = sealed.kind
+    full = _FULL_KINDS[kind]
+    commitments = getattr(sealed, "commitments", None)
+    if commitments is None:
+        if openings:
+            raise OpeningError(
+                "opening-unexpected", f"{kind} has no private fields, yet openings were sent"
+            )
+        return sealed  # type: ignore[return-value]  # the sealed kind is the full kind
+    committed = msgspec.structs.asdict(commitments)
+    check_openings(kind, {k: v for k, v in committed.items() if k not in erased}, openings)
+    values = {f: getattr(sealed, f) for f in sealed.__struct_fields__ if f != "commitments"}
+    values.update({name: ERASED for name in erased if is_text_field(kind, name)})
+    types = _FIELD_TYPES[kind]
+    for name, opening in openings.items():
+        try:
+            values[name] = msgspec.convert(opening.value, types[name])
+        except msgspec.ValidationError as exc:
+            raise OpeningError(
+                "opening-invalid", f"the opened value of `{name}` is not valid: {exc}"
+            ) from exc
+    return full(**values)  # type: ignore[return-value]
+
+
+def check_origin(statement: Statement, origin: str) -> None:
+    """Refuse a statement meant for another log."""
+    if statement.origin != origin:
+        raise StatementRejected(
+            "wrong-log",
+            f"this statement is for the log {statement.origin!r}; this log is {origin!r}",
+            status=422,
+        )
 
 
 def check_fresh(statement: Statement, now: datetime, max_skew: timedelta) -> None:

@@ -26,10 +26,9 @@ from ledger.keys import keyid
 from ledger.merkle import CompactRange, leaf_hash
 from ledger.state import KeyRecord, KeyView, signer_public_key
 from ledger.statements import (
-    AnyStatement,
     PartyRegister,
-    PartyRevokeKey,
     PartyRotateKey,
+    Statement,
     decode_statement,
 )
 
@@ -64,7 +63,7 @@ class _KeyRing:
     def key(self, keyid: str) -> KeyRecord | None:
         return self._keys.get(keyid)
 
-    def follow(self, index: int, signer_keyid: str, statement: AnyStatement) -> None:
+    def follow(self, index: int, signer_keyid: str, statement: Statement) -> None:
         """Track the key changes a statement makes (the rules checked them when it was appended)."""
         if isinstance(statement, PartyRegister):
             self._keys[signer_keyid] = KeyRecord(
@@ -75,8 +74,10 @@ class _KeyRing:
             new_key = statement.new_public_key_bytes()
             self._keys[keyid(new_key)] = KeyRecord(keyid(new_key), party_id, new_key)
             self._revoke(signer_keyid, index)
-        elif isinstance(statement, PartyRevokeKey) and statement.keyid in self._keys:
-            self._revoke(statement.keyid, index)
+        elif statement.kind == "party.revoke_key":  # sealed (its reason is private)
+            revoked = str(getattr(statement, "keyid", ""))
+            if revoked in self._keys:
+                self._revoke(revoked, index)
 
     def _revoke(self, key_id: str, index: int) -> None:
         record = self._keys[key_id]

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import nacl.signing
 
 if TYPE_CHECKING:
     from api.client import Client
@@ -139,6 +140,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# The origin of the logs the benchmarks start, so statements can be signed before a server runs.
+BENCH_ORIGIN = "bench.dataledger.local/log"
+
+
 class Server:
     """`dataledger serve` as a subprocess on 127.0.0.1; a context manager that always stops it."""
 
@@ -149,7 +154,9 @@ class Server:
         workers: int = 1,
         log_key_file: Path | None = None,
         startup_timeout: float = 60.0,
+        origin: str = BENCH_ORIGIN,
     ) -> None:
+        self.origin = origin
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
@@ -170,6 +177,7 @@ class Server:
 
     def __enter__(self) -> Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DATALEDGER_")}
+        env["DATALEDGER_ORIGIN"] = self.origin
         self._log = self.log_path.open("wb")
         # Own session: on a hard stop the whole group (uvicorn's workers too) can be ended.
         self.proc = subprocess.Popen(
@@ -248,28 +256,87 @@ def temp_dir(keep: bool = False) -> Iterator[Path]:
 # --- pre-signed party.register envelopes --------------------------------------------------------
 
 
-def _make_envelopes(args: tuple[int, int]) -> list[bytes]:
+def _make_envelopes(args: tuple[int, int, str]) -> list[bytes]:
     from api.client import party_register_statement, sign_statement
     from ledger import keys
 
-    start, count = args
+    start, count, origin = args
     out = []
     for i in range(start, start + count):
         key = keys.generate()
-        envelope = sign_statement(key, party_register_statement(key, f"bench party {i}"))
+        statement = party_register_statement(key, f"bench party {i}", origin=origin)
+        envelope = sign_statement(key, statement)
         out.append(envelope.canonical())
     return out
 
 
-def party_envelopes(count: int, workers: int | None = None) -> list[bytes]:
-    """`count` canonical-JSON party.register envelopes, each by a fresh key, signed on all cores."""
+def party_envelopes(
+    count: int, origin: str = BENCH_ORIGIN, workers: int | None = None
+) -> list[bytes]:
+    """`count` canonical-JSON party.register envelopes for the log `origin`, each by a fresh
+    key, signed on all cores."""
     workers = workers or os.cpu_count() or 1
     chunk = 2000
-    jobs = [(s, min(chunk, count - s)) for s in range(0, count, chunk)]
+    jobs = [(s, min(chunk, count - s), origin) for s in range(0, count, chunk)]
     if workers == 1 or count < 2 * chunk:
         return [e for job in jobs for e in _make_envelopes(job)]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         return [e for part in pool.map(_make_envelopes, jobs) for e in part]
+
+
+def _make_assets(args: tuple[list[bytes], int, int, bool, str]) -> list[bytes]:
+    from api.client import new_statement, seal_and_sign
+    from ledger.encoding import canonical_json
+
+    seeds, start, count, private, origin = args
+    owners = [nacl.signing.SigningKey(seed) for seed in seeds]
+    out = []
+    for i in range(start, start + count):
+        fields: dict[str, Any] = {
+            "title": f"bench asset {i}",
+            "description": "a benchmark asset",
+            "category": "transport",
+            "classification": "general",
+            "personal_info": "none",
+            "fingerprint": os.urandom(32).hex(),
+            "size_bytes": 1000 + i,
+            "record_count": 10 + i,
+        }
+        if private:
+            fields["schema"] = [{"name": "sensor_id", "type": "string"}]
+            fields["declared_cost"] = {"amount_minor": 100_000 + i, "currency": "CNY"}
+            fields["quality"] = {
+                "completeness": 90,
+                "accuracy": 80,
+                "consistency": 70,
+                "timeliness": 60,
+            }
+        statement = new_statement("asset.register", origin=origin, **fields)
+        out.append(canonical_json(seal_and_sign(owners[i % len(owners)], statement)))
+    return out
+
+
+def asset_envelopes(
+    count: int, *, private: bool, owners: int = 64, origin: str = BENCH_ORIGIN
+) -> tuple[list[bytes], list[bytes]]:
+    """(party.register bodies of `owners` parties, `count` asset.register bodies by them), the
+    assets with or without their private fields; signed on all cores."""
+    from api.client import party_register_statement, sign_statement
+
+    keys_ = [nacl.signing.SigningKey.generate() for _ in range(owners)]
+    parties = [
+        sign_statement(
+            k, party_register_statement(k, f"bench owner {n}", origin=origin)
+        ).canonical()
+        for n, k in enumerate(keys_)
+    ]
+    seeds = [bytes(k) for k in keys_]
+    chunk = 2000
+    jobs = [(seeds, s, min(chunk, count - s), private, origin) for s in range(0, count, chunk)]
+    if count < 2 * chunk:
+        return parties, [b for job in jobs for b in _make_assets(job)]
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return parties, [b for part in pool.map(_make_assets, jobs) for b in part]
 
 
 # --- a small market set up through the SDK ------------------------------------------------------

@@ -49,12 +49,12 @@ class LoadResult:
 
 
 async def _drive_raw(
-    url: str, bodies: list[bytes], concurrency: int, duration: float | None
+    url: str, bodies: list[bytes], concurrency: int, duration: float | None, path: str
 ) -> LoadResult:
     host, port = url.removeprefix("http://").split(":")
     conns = [_bench.RawConnection(host, int(port)) for _ in range(concurrency)]
     await asyncio.gather(*(c.open() for c in conns))
-    requests = iter([_bench.post_request(host, int(port), PATH, b) for b in bodies])
+    requests = iter([_bench.post_request(host, int(port), path, b) for b in bodies])
     result = LoadResult(0.0)
 
     async def worker(conn: _bench.RawConnection, deadline: float) -> None:
@@ -83,7 +83,7 @@ async def _drive_raw(
 
 
 async def _drive_httpx(
-    url: str, bodies: list[bytes], concurrency: int, duration: float | None
+    url: str, bodies: list[bytes], concurrency: int, duration: float | None, path: str
 ) -> LoadResult:
     import httpx
 
@@ -102,7 +102,7 @@ async def _drive_httpx(
                     result.exhausted = True
                     return
                 t0 = time.perf_counter()
-                response = await client.post(PATH, content=body, headers=headers)
+                response = await client.post(path, content=body, headers=headers)
                 result.latencies.append(time.perf_counter() - t0)
                 status = response.status_code
                 result.statuses[status] = result.statuses.get(status, 0) + 1
@@ -120,14 +120,19 @@ async def _drive_httpx(
 
 
 def drive(
-    client: str, url: str, bodies: list[bytes], concurrency: int, duration: float | None
+    client: str,
+    url: str,
+    bodies: list[bytes],
+    concurrency: int,
+    duration: float | None,
+    path: str = PATH,
 ) -> LoadResult:
     """Run the timed phase; bounded by len(bodies) and by duration (+ a generous hard timeout)."""
     fn = _drive_raw if client == "raw" else _drive_httpx
     hard_limit = (duration or 0) + 60 + len(bodies) / 50
 
     async def bounded() -> LoadResult:
-        return await asyncio.wait_for(fn(url, bodies, concurrency, duration), hard_limit)
+        return await asyncio.wait_for(fn(url, bodies, concurrency, duration, path), hard_limit)
 
     return _bench.run_async(bounded())
 
@@ -156,8 +161,31 @@ def _start_py_spy(
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def run_one(db: str, workers: int, bodies: list[bytes], args: argparse.Namespace) -> dict[str, Any]:
-    warmup, timed = bodies[: args.warmup], bodies[args.warmup :]
+@dataclass
+class Workload:
+    """What is appended: `warmup` bodies to /v1/parties first (untimed), then `timed` to `path`."""
+
+    name: str
+    warmup: list[bytes]
+    timed: list[bytes]
+    path: str = PATH
+
+
+def party_workload(per_run: int, warmup: int) -> Workload:
+    bodies = _bench.party_envelopes(per_run)
+    return Workload("party.register", bodies[:warmup], bodies[warmup:])
+
+
+def asset_workload(count: int, private: bool, owners: int = 64) -> Workload:
+    """`asset.register` by `owners` parties, with or without the three private fields (schema,
+    declared cost, quality: each a commitment in the log and an opening beside it)."""
+    parties, bodies = _bench.asset_envelopes(count, private=private, owners=owners)
+    name = "asset.register+openings" if private else "asset.register"
+    return Workload(name, parties, bodies, "/v1/assets")
+
+
+def run_one(db: str, workers: int, work: Workload, args: argparse.Namespace) -> dict[str, Any]:
+    warmup, timed = work.warmup, work.timed
     with _bench.temp_dir() as tmp, _bench.database(db, tmp) as db_url:
         with _bench.Server(tmp, db_url if db == "postgres" else "", workers=workers) as server:
             assert server.proc is not None
@@ -173,7 +201,7 @@ def run_one(db: str, workers: int, bodies: list[bytes], args: argparse.Namespace
                 if args.py_spy
                 else None
             )
-            load = drive(args.client, server.url, timed, args.concurrency, args.duration)
+            load = drive(args.client, server.url, timed, args.concurrency, args.duration, work.path)
             if spy is not None:
                 try:
                     spy.wait(60)
@@ -190,6 +218,7 @@ def run_one(db: str, workers: int, bodies: list[bytes], args: argparse.Namespace
         tree = int(report["tree_size"])
         expected_tree = accepted + len(warmup)
         row = {
+            "statement": work.name,
             "db": db,
             "workers": workers,
             "client": args.client,
@@ -256,6 +285,13 @@ def main() -> None:
         action="store_true",
         help="with --py-spy: sample waiting threads too (wall-clock profile)",
     )
+    parser.add_argument(
+        "--statements",
+        choices=["party", "openings"],
+        default="party",
+        help="party: party.register (no private field); openings: asset.register without and "
+        "with its three private fields, side by side, to measure what openings cost",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = parser.parse_args()
     if args.count is None and args.duration is None:
@@ -265,16 +301,23 @@ def main() -> None:
     workers_list = [int(w) for w in args.workers.split(",")]
     per_run = args.warmup + (args.count if args.count is not None else args.pregen)
     rows = []
-    for db, workers in itertools.product(dbs, workers_list):
+    kinds = [False, True] if args.statements == "openings" else [None]
+    timed_count = per_run - args.warmup
+    for db, workers, private in itertools.product(dbs, workers_list, kinds):
         t0 = time.perf_counter()
-        bodies = _bench.party_envelopes(per_run)
+        work = (
+            party_workload(per_run, args.warmup)
+            if private is None
+            else asset_workload(timed_count, private)
+        )
         print(
-            f"[{db}, {workers} worker(s)] pre-signed {len(bodies):,} envelopes in "
+            f"[{work.name}, {db}, {workers} worker(s)] pre-signed "
+            f"{len(work.warmup) + len(work.timed):,} envelopes in "
             f"{time.perf_counter() - t0:.1f} s; running ...",
             file=sys.stderr,
             flush=True,
         )
-        row = run_one(db, workers, bodies, args)
+        row = run_one(db, workers, work, args)
         if row["pool_exhausted"]:
             print(
                 "  warning: ran out of pre-signed envelopes before the deadline; raise --pregen",
@@ -285,6 +328,7 @@ def main() -> None:
         rows.append(row)
 
     columns = [
+        "statement",
         "db",
         "workers",
         "client",
@@ -312,6 +356,14 @@ def main() -> None:
         "run (others), max "
         f"{100 * (os.cpu_count() or 1)}%)",
     )
+    for plain, private in (
+        zip(rows[::2], rows[1::2], strict=True) if args.statements == ("openings") else []
+    ):
+        ratio = private["appends/s"] / plain["appends/s"] if plain["appends/s"] else 0.0
+        print(
+            f"[{plain['db']}, {plain['workers']} worker(s)] with openings / without: "
+            f"{ratio:.3f} ({private['appends/s']:,.0f} / {plain['appends/s']:,.0f} appends/s)"
+        )
     if args.json:
         _bench.emit_json(rows)
     if any(r["non201"] or not r["tree_ok"] for r in rows):

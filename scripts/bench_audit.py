@@ -11,6 +11,11 @@ and is measured by bench_append.py). A market for the alert detectors is loaded 
 the projections: `--trades` confirmed payments among `--parties` parties (with some circular
 trades), and `--usage` usage rows.
 
+No statement openings are written (`statement_openings`, issue 14): party.register has no private
+field, so its entries carry nothing sealed, and the market rows are projections only, with no log
+entry behind them (negative entry indices), so there is no commitment for an opening to open.
+Neither the bundle, its verification nor the alerts read openings.
+
 What is measured:
   * the NDJSON audit bundle of the whole log (`ledger.storage.bundles.bundle_lines`, what
     `GET /v1/audit/bundle` streams): entries/s, and its offline verification rate
@@ -51,12 +56,12 @@ from ledger.storage.migrate import upgrade
 CHUNK = 20_000
 
 
-def _sign(args: tuple[int, int]) -> list[tuple[str, bytes, str, Envelope]]:
-    start, count = args
+def _sign(args: tuple[int, int, str]) -> list[tuple[str, bytes, str, Envelope]]:
+    start, count, origin = args
     out = []
     for i in range(start, start + count):
         key = keys.generate()
-        statement = party_register_statement(key, f"party {i}")
+        statement = party_register_statement(key, f"party {i}", origin=origin)
         envelope = sign_statement(key, statement)
         out.append((keys.keyid_of(key), bytes(key.verify_key), statement["nonce"], envelope))
     return out
@@ -70,7 +75,7 @@ def build_log(path: Path, entries: int, signer: LogSigner) -> float:
     tree = merkle.CompactRange.empty()
     at = format_rfc3339_utc(datetime.now(UTC))
     t0 = time.perf_counter()
-    jobs = [(s, min(CHUNK, entries - s)) for s in range(0, entries, CHUNK)]
+    jobs = [(s, min(CHUNK, entries - s), signer.origin) for s in range(0, entries, CHUNK)]
     with ProcessPoolExecutor(os.cpu_count() or 1) as pool:
         for signed in pool.map(_sign, jobs):
             rows, nodes, people, key_rows = [], [], [], []

@@ -36,7 +36,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _bench
 
-from api.client import Client, new_statement, party_register_statement, sign_statement
+from api.client import (
+    Client,
+    new_statement,
+    party_register_statement,
+    seal_and_sign,
+    sign_statement,
+)
 from ledger import dsse, keys
 from ledger.encoding import canonical_json, format_rfc3339_utc
 from ledger.statements import statement_id
@@ -71,16 +77,18 @@ def asset_fields(n: int) -> dict[str, Any]:
     }
 
 
-def signed(key: Any, kind: str, **fields: Any) -> tuple[bytes, str]:
-    envelope = sign_statement(key, new_statement(kind, **fields))
-    return canonical_json(envelope), statement_id(dsse.payload_bytes(envelope))
+def signed(key: Any, kind: str, *, origin: str, **fields: Any) -> tuple[bytes, str]:
+    """A request body ({"envelope", "openings"}) and the id of what the statement creates."""
+    sealed = seal_and_sign(key, new_statement(kind, origin=origin, **fields))
+    assert sealed.envelope is not None
+    return canonical_json(sealed), statement_id(dsse.payload_bytes(sealed.envelope))
 
 
 class Market:
     """The untimed setup, and the pools of pre-signed statements for the timed phase."""
 
     def __init__(self, url: str) -> None:
-        with Client(url) as client:
+        with Client(url, trust_on_first_use=True) as client:
             market = _bench.setup_licensed_market(
                 client,
                 owner_names=[f"Load party {i}" for i in range(SETUP_OWNERS)],
@@ -88,6 +96,7 @@ class Market:
                 asset_fields=asset_fields,
             )
             self.tree_size = client.checkpoint().size
+            self.origin = client.origin
         self.owners, self.buyers = market.owners, market.buyers
         self.assets = market.assets  # (owner key, asset id)
         self.offers = market.offers  # (owner key, offer id)
@@ -102,11 +111,13 @@ class Market:
 
         start = format_rfc3339_utc(datetime.now(UTC))
         end = format_rfc3339_utc(datetime.now(UTC) + timedelta(seconds=1))
+        origin = self.origin
         pools: dict[str, list[Any]] = {}
         pools["usage.report"] = [
             signed(
                 buyer,
                 "usage.report",
+                origin=origin,
                 licence_id=licence,
                 units=1,
                 period_start=start,
@@ -119,14 +130,17 @@ class Market:
         pools["party.register"] = []
         for i in range(size("party.register")):
             key = keys.generate()
-            statement = party_register_statement(key, f"Load newcomer {i}")
+            statement = party_register_statement(key, f"Load newcomer {i}", origin=origin)
             pools["party.register"].append(canonical_json(sign_statement(key, statement)))
-        pools["asset.register"] = [
-            signed(random.choice(self.owners), "asset.register", **asset_fields(i))[0]
-            for i in range(size("asset.register"))
-        ]
+        pools["asset.register"] = []
+        for i in range(size("asset.register")):
+            owner = random.choice(self.owners)
+            body, _ = signed(owner, "asset.register", origin=origin, **asset_fields(i))
+            pools["asset.register"].append(body)
         pools["offer.publish"] = [
-            signed(owner, "offer.publish", asset_id=asset, policy=_bench.OFFER_POLICY)[0]
+            signed(
+                owner, "offer.publish", origin=origin, asset_id=asset, policy=_bench.OFFER_POLICY
+            )[0]
             for owner, asset in (random.choice(self.assets) for _ in range(size("offer.publish")))
         ]
         pools["licence"] = []
@@ -135,13 +149,18 @@ class Market:
             request, licence = signed(
                 random.choice(self.buyers),
                 "licence.request",
+                origin=origin,
                 offer_id=offer,
                 purpose="research",
                 term_days=30,
                 territory=["CN"],
             )
             approve, _ = signed(
-                owner, "licence.approve", licence_id=licence, price={"amount_minor": 100}
+                owner,
+                "licence.approve",
+                origin=origin,
+                licence_id=licence,
+                price={"amount_minor": 100},
             )
             pools["licence"].append((request, approve))
         return pools

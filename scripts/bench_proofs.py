@@ -232,7 +232,9 @@ def run(db: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         background = _bench.warn_if_busy()
         st = storage_latency(url, args.size, indices, firsts)
         print(f"[{db}] HTTP proofs ...", file=sys.stderr, flush=True)
-        with _bench.Server(tmp, url if db == "postgres" else "", log_key_file=key_file) as server:
+        with _bench.Server(
+            tmp, url if db == "postgres" else "", log_key_file=key_file, origin=signer.origin
+        ) as server:
             h = http_latency(server.url, args.size, indices, firsts, args.concurrency)
         checked = verify(args.size, built["roots"], indices, firsts, st["inc"], st["con"])
         checked += verify(args.size, built["roots"], indices, firsts, h["inc"], h["con"])

@@ -51,7 +51,7 @@ def main() -> None:
         (tmp / "data").mkdir()
         with (
             _bench.Server(tmp / "data", f"sqlite:///{db}") as server,
-            Client(server.url, timeout=600) as client,
+            Client(server.url, timeout=600, trust_on_first_use=True) as client,
         ):
             key = keys.generate()
             client.register_party(key, "quoting party")

@@ -34,15 +34,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _bench
 
-from api.client import Client, new_statement, sign_statement
+from api.client import Client, new_statement, seal_and_sign
 from ledger.encoding import canonical_json, format_rfc3339_utc
 
 PATH = "/v1/statements"
 
 
-def setup_market(url: str) -> tuple[Any, str]:
-    """Owner, buyer, asset, unlimited offer, approved licence; returns (buyer key, licence id)."""
-    with Client(url) as client:
+def setup_market(url: str) -> tuple[Any, str, str]:
+    """Owner, buyer, asset, unlimited offer, approved licence; returns (buyer key, licence id,
+    the log's origin)."""
+    with Client(url, trust_on_first_use=True) as client:
         market = _bench.setup_licensed_market(
             client,
             owner_names=["Bench Owner"],
@@ -58,18 +59,26 @@ def setup_market(url: str) -> tuple[Any, str]:
                 "record_count": 1,
             },
         )
-    return market.licences[0]
+        origin = client.origin
+    buyer, licence = market.licences[0]
+    return buyer, licence, origin
 
 
-def usage_envelopes(buyer: Any, licence: str, count: int) -> list[bytes]:
+def usage_envelopes(buyer: Any, licence: str, count: int, origin: str) -> list[bytes]:
+    """Request bodies: each a sealed, signed report and the openings of its private fields."""
     start = format_rfc3339_utc(datetime.now(UTC))
     end = format_rfc3339_utc(datetime.now(UTC) + timedelta(seconds=1))
     return [
         canonical_json(
-            sign_statement(
+            seal_and_sign(
                 buyer,
                 new_statement(
-                    "usage.report", licence_id=licence, units=1, period_start=start, period_end=end
+                    "usage.report",
+                    origin=origin,
+                    licence_id=licence,
+                    units=1,
+                    period_start=start,
+                    period_end=end,
                 ),
             )
         )
@@ -122,8 +131,8 @@ def bench_http(db: str, args: argparse.Namespace) -> dict[str, Any]:
         _bench.database(db, tmp) as url,
         _bench.Server(tmp, url if db == "postgres" else "", workers=args.workers) as server,
     ):
-        buyer, licence = setup_market(server.url)
-        bodies = usage_envelopes(buyer, licence, args.count)
+        buyer, licence, origin = setup_market(server.url)
+        bodies = usage_envelopes(buyer, licence, args.count, origin)
         result = _bench.run_async(drive(server.url, bodies, args.concurrency, args.duration))
         return {"db": db, "workers": args.workers, "concurrency": args.concurrency, **result}
 

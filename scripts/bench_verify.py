@@ -42,7 +42,7 @@ from api.service import LedgerService
 from api.verify import PAGE, verify_log, verify_signatures
 from ledger import dsse, keys
 from ledger.encoding import b64decode
-from ledger.logsigner import LogSigner, default_origin
+from ledger.logsigner import LogSigner
 from ledger.note import parse_vkey
 from ledger.storage.engine import make_engine
 from ledger.storage.migrate import upgrade
@@ -156,7 +156,7 @@ def main() -> None:
     with _bench.temp_dir() as tmp, _bench.database(args.db, tmp) as url:
         key = keys.generate()
         write_new_key(tmp / "log-key.json", key)
-        signer = LogSigner(default_origin(key), key)
+        signer = LogSigner(_bench.BENCH_ORIGIN, key)
         print(
             f"signed {n:,} envelopes in {sign_s:.1f} s; appending ...", file=sys.stderr, flush=True
         )

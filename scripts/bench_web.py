@@ -15,10 +15,13 @@ registrations are still on notice); a few draw objections that the regulator res
 the certified assets get offers; `--licences` licences are requested on Zipf-popular offers,
 approved at a price (regulator approval for important data), paid and confirmed; usage reports
 fill the log up to `--entries` entries. Only signature verification and freshness checks (done by
-the HTTP layer before sequencing) are skipped. The build is slow (hours are not needed, but it is
-minutes): `--db-path DIR` keeps it (SQLite file, log key, a few party keys; on PostgreSQL the
-database `dl_bench_web_*` is kept and named in DIR) and later runs reuse it; `--keep` keeps a
-temporary build.
+the HTTP layer before sequencing) are skipped. Every statement names the log's origin and is
+sealed like a client's (`ledger.privacy`: private fields as commitments, openings beside the
+envelope and stored off the log), except that each salt derives from a secret of the build and
+the statement's nonce instead of being drawn on its own, so that the plan knows each id before
+signing. The build is slow (hours are not needed, but it is minutes): `--db-path DIR` keeps it
+(SQLite file, log key, a few party keys; on PostgreSQL the database `dl_bench_web_*` is kept and
+named in DIR) and later runs reuse it; `--keep` keeps a temporary build.
 
 What is measured: the app (`api.app.create_app`) runs in-process (Litestar's TestClient: the
 ASGI app with its lifespan, no network); each page kind is requested `--requests` times with
@@ -36,6 +39,7 @@ import hashlib
 import json
 import math
 import random
+import secrets
 import shutil
 import sys
 import tempfile
@@ -50,9 +54,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _bench
+import msgspec
 import nacl.signing
 from bench_catalog import CATEGORIES, EN_COMMON, ZH_COMMA, ZH_COMMON, zipf_cum
-from sqlalchemy import Engine, bindparam, insert, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from api.client import sign_statement
 from api.keyfiles import write_new_key
@@ -61,7 +66,8 @@ from ledger.dsse import Envelope
 from ledger.encoding import b64encode, canonical_json, format_rfc3339_utc
 from ledger.entries import encode_entry
 from ledger.logsigner import LogSigner, default_origin
-from ledger.statements import decode_statement
+from ledger.privacy import Opening, Sealed, commit, private_fields
+from ledger.statements import decode_statement, open_statement, statement_id
 from ledger.storage import store
 from ledger.storage.engine import make_engine, write_transaction
 from ledger.storage.migrate import upgrade
@@ -111,6 +117,8 @@ class Plan:
     licences_total: int
     entries_total: int
     start: datetime
+    origin: str  # the log's: every statement names it
+    salt_key: bytes  # a secret the salts of the commitments derive from (see `seal`)
     assets: list[Asset] = field(default_factory=list)
     offers: list[tuple[str, Asset, float]] = field(default_factory=list)
     offer_cum: list[float] = field(default_factory=list)
@@ -121,13 +129,42 @@ class Plan:
         return self.start + timedelta(days=day, hours=hour)
 
     def statement(self, kind: str, moment: datetime, **fields: Any) -> dict[str, Any]:
-        """A statement issued at the simulated `moment`, with a seeded nonce (so ids repeat)."""
+        """A full statement (private fields in clear) issued at the simulated `moment` for this
+        log, with a seeded nonce (so ids repeat)."""
         nonce = f"{self.rng.getrandbits(128):032x}"
-        return {"kind": kind, "issued_at": format_rfc3339_utc(moment), "nonce": nonce, **fields}
+        return {
+            "kind": kind,
+            "issued_at": format_rfc3339_utc(moment),
+            "nonce": nonce,
+            "origin": self.origin,
+            **fields,
+        }
 
+    def seal(self, statement: dict[str, Any]) -> Sealed:
+        """`ledger.privacy.seal`, but each salt is derived from the plan's secret, the nonce and
+        the field instead of drawn at random: the same statement seals to the same bytes, so the id
+        of what it creates is known when it is planned, long before it is signed."""
+        kind = str(statement["kind"])
+        private = private_fields(kind)
+        if not private:
+            return Sealed(dict(statement), {})
+        names = [name for name in private if name in statement]
+        public = {k: v for k, v in statement.items() if k not in names}
+        openings: dict[str, Opening] = {}
+        commitments: dict[str, str] = {}
+        for name in names:
+            salt = hashlib.sha256(
+                b"\n".join((self.salt_key, statement["nonce"].encode(), name.encode()))
+            ).digest()
+            value = msgspec.to_builtins(statement[name])
+            openings[name] = Opening(salt.hex(), value)
+            commitments[name] = commit(kind, name, salt, value)
+        public["commitments"] = commitments
+        return Sealed(public, openings)
 
-def statement_id_of(statement: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(statement)).hexdigest()[:32]
+    def id_of(self, statement: dict[str, Any]) -> str:
+        """The id of what `statement` creates: that of its sealed (logged) form."""
+        return statement_id(canonical_json(self.seal(statement).statement))
 
 
 def _title(rng: random.Random) -> tuple[str, str]:
@@ -139,6 +176,8 @@ def _title(rng: random.Random) -> tuple[str, str]:
 
 
 Signed = tuple[int | str, dict[str, Any]]  # (signer: party number or LOG, statement)
+# (the full statement, the signer's keyid, the envelope of its sealed form, the openings)
+SignedItem = tuple[dict[str, Any], str, Envelope, dict[str, Opening]]
 
 
 def _register(
@@ -168,7 +207,7 @@ def _register(
         fields["declared_cost"] = {"amount_minor": rng.randint(10**4, 10**7), "currency": "CNY"}
     statement = plan.statement("asset.register", moment, **fields)
     asset = Asset(
-        statement_id_of(statement),
+        plan.id_of(statement),
         owner,
         category,
         classification,
@@ -225,7 +264,7 @@ def phases(plan: Plan) -> Iterator[tuple[datetime, list[Signed], bool]]:
                 st = plan.statement(
                     "asset.object", moment, asset_id=asset.asset_id, grounds="we collected it first"
                 )
-                asset.objection = statement_id_of(st)
+                asset.objection = plan.id_of(st)
                 todays.append((objector, st))
         yield moment, todays, False
         # The regulator decides objections three days on; the log certifies ended notices.
@@ -258,6 +297,7 @@ def phases(plan: Plan) -> Iterator[tuple[datetime, list[Signed], bool]]:
                         "kind": "asset.certify",
                         "issued_at": format_rfc3339_utc(moment),
                         "nonce": nonce,
+                        "origin": plan.origin,
                         "asset_id": asset.asset_id,
                     },
                 )
@@ -273,7 +313,7 @@ def phases(plan: Plan) -> Iterator[tuple[datetime, list[Signed], bool]]:
                     "offer.publish", moment, asset_id=asset.asset_id, policy=OFFER_POLICY
                 )
                 weight = 1.0 / (len(plan.offers) % 997 + 1) ** 0.9  # Zipf-like popularity
-                plan.offers.append((statement_id_of(st), asset, weight))
+                plan.offers.append((plan.id_of(st), asset, weight))
                 plan.offer_cum.append((plan.offer_cum[-1] if plan.offer_cum else 0.0) + weight)
                 offering.append((asset.owner, st))
         carry[1] += licences_per_day if plan.offers else 0.0
@@ -295,7 +335,7 @@ def phases(plan: Plan) -> Iterator[tuple[datetime, list[Signed], bool]]:
             if asset.personal:
                 fields["lawful_basis"] = "consent"
             st = plan.statement("licence.request", moment, **fields)
-            requested.append(Licence(statement_id_of(st), buyer, asset.owner, asset, units))
+            requested.append(Licence(plan.id_of(st), buyer, asset.owner, asset, units))
             offering.append((buyer, st))
         yield moment, offering, False
         # Approval at a price (and the regulator's, for important data); payment; confirmation.
@@ -335,9 +375,7 @@ def phases(plan: Plan) -> Iterator[tuple[datetime, list[Signed], bool]]:
             confirming.append(
                 (
                     lic.owner,
-                    plan.statement(
-                        "payment.confirm", plan.at(day, 6), payment_id=statement_id_of(pay)
-                    ),
+                    plan.statement("payment.confirm", plan.at(day, 6), payment_id=plan.id_of(pay)),
                 )
             )
             lic.start = moment
@@ -385,19 +423,23 @@ def write_direct(
     engine: Engine,
     signer: LogSigner,
     moment: datetime,
-    signed: list[tuple[Any, str, Envelope]],
+    signed: list[SignedItem],
     licences: dict[str, Licence],
 ) -> int:
-    """Append usage reports without running each through the rules: genuine signed entries,
-    their Merkle nodes and one signed checkpoint, plus exactly the projection rows
+    """Append usage reports without running each through the rules: genuine signed (sealed)
+    entries, their Merkle nodes and one signed checkpoint, plus exactly the projection rows
     `projections._usage_recorded` writes for a report within the licence's term and quota (the
-    plan only makes such reports). The sequencer re-reads the tree size before its next batch."""
+    plan only makes such reports) and the openings rows the sequencer stores (`_opening_rows`:
+    readable by the reporter and the licence's buyer and seller). The sequencer re-reads the
+    tree size before its next batch."""
     integrated_at = format_rfc3339_utc(moment)
     with write_transaction(engine) as conn:
         size = store.tree_size(conn)
         tree = store.load_compact_range(conn, size)
+        parties = _licence_parties(conn, {statement["licence_id"] for statement, *_ in signed})
         entries, nodes, rows, adds = [], [], [], []
-        for statement, keyid, envelope in signed:
+        opened: list[store.HeldOpening] = []
+        for statement, keyid, envelope, openings in signed:
             index = tree.size
             entry = encode_entry(envelope, index, integrated_at)
             entries.append(
@@ -416,7 +458,7 @@ def write_direct(
             # The buyer reports: its keyid is its party id (no key was ever rotated here).
             rows.append(
                 {
-                    "usage_id": statement_id_of(statement),
+                    "usage_id": statement_id(dsse.payload_bytes(envelope)),
                     "licence_id": lic.licence_id,
                     "asset_id": lic.asset.asset_id,
                     "licensee_id": keyid,
@@ -430,9 +472,15 @@ def write_direct(
                 }
             )
             adds.append({"lid": lic.licence_id, "units": statement["units"], "at_index": index})
+            readers = tuple(sorted({keyid, *parties[lic.licence_id]}))
+            opened += [
+                store.HeldOpening(index, name, o.salt, canonical_json(o.value).decode(), readers)
+                for name, o in openings.items()
+            ]
         if not entries:
             return 0
         store.insert_entries(conn, entries)
+        store.insert_openings(conn, opened)
         store.insert_nodes(conn, nodes)
         conn.execute(insert(usage_reports), rows)
         conn.execute(
@@ -447,6 +495,20 @@ def write_direct(
         note = signer.sign_checkpoint(tree.size, tree.root())
         store.insert_checkpoint(conn, tree.size, tree.root(), note, integrated_at)
     return len(entries)
+
+
+def _licence_parties(conn: Connection, licence_ids: set[str]) -> dict[str, tuple[str, str]]:
+    """(buyer, seller) of each licence: with the reporter, who may read a report's openings."""
+    found: dict[str, tuple[str, str]] = {}
+    ids = sorted(licence_ids)
+    table = licences_table.c
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        query = select(table.licence_id, table.buyer_id, table.seller_id).where(
+            table.licence_id.in_(chunk)
+        )
+        found.update({lid: (buyer, seller) for lid, buyer, seller in conn.execute(query)})
+    return found
 
 
 def build(url: str, directory: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -468,14 +530,17 @@ def build(url: str, directory: Path, args: argparse.Namespace) -> dict[str, Any]
     clock = Clock(start)
     sequencer = Sequencer(engine, signer, clock=clock, max_batch=5000, notice_period=NOTICE)
     sequencer.start()
-    plan = Plan(rng, args.parties, args.assets, args.licences, args.entries, start)
+    salt_key = secrets.token_bytes(32)
+    plan = Plan(
+        rng, args.parties, args.assets, args.licences, args.entries, start, signer.origin, salt_key
+    )
     stats: dict[str, Any] = {"appended": 0, "direct": 0, "refused": 0, "refusals": {}}
     t0 = time.perf_counter()
     last_report = t0
     pending: list[Future[AppendResult]] = []
     try:
         for moment, items, direct in phases(plan):
-            signed = []
+            signed: list[SignedItem] = []
             for who, statement in items:
                 if who == LOG:
                     key = log_key
@@ -490,7 +555,9 @@ def build(url: str, directory: Path, args: argparse.Namespace) -> dict[str, Any]
                             name=_party_name(int(who)),
                             public_key=b64encode(bytes(key.verify_key)),
                         )
-                signed.append((statement, keys.keyid_of(key), sign_statement(key, statement)))
+                sealed = plan.seal(statement)
+                envelope = sign_statement(key, sealed.statement)
+                signed.append((statement, keys.keyid_of(key), envelope, sealed.openings))
             _settle(pending, stats)  # the previous phase is committed before the clock moves
             pending = []
             clock.now = moment
@@ -498,9 +565,10 @@ def build(url: str, directory: Path, args: argparse.Namespace) -> dict[str, Any]
                 by_id = {lic.licence_id: lic for lic in plan.active}
                 stats["direct"] += write_direct(engine, signer, moment, signed, by_id)
             else:
-                for _statement, keyid, envelope in signed:
+                for _statement, keyid, envelope, openings in signed:
                     parsed = decode_statement(dsse.payload_bytes(envelope))
-                    pending.append(sequencer.submit(Submission.of(envelope, parsed, keyid)))
+                    full = open_statement(parsed, openings)
+                    pending.append(sequencer.submit(Submission.of(envelope, full, keyid, openings)))
             if time.perf_counter() - last_report > 30:
                 last_report = time.perf_counter()
                 done = stats["appended"] + stats["direct"]
@@ -642,7 +710,7 @@ def measure(
     with TestClient(create_app(settings), timeout=600) as http:
         anonymous = TestClient(http.app, base_url=str(http.base_url))
         anonymous.blocking_portal = http.blocking_portal  # type: ignore[attr-defined]
-        client = Client("http://testserver.local", http=anonymous)
+        client = Client("http://testserver.local", http=anonymous, trust_on_first_use=True)
         token = client.login(regulator)["token"]
         del anonymous.headers["authorization"]
         signed_in = TestClient(http.app, base_url=str(http.base_url))

@@ -122,6 +122,8 @@ class Load:
         ]
 
     def start(self) -> None:
+        with Client(self.url) as client:
+            self.origin = client.origin  # every statement names the log it is for
         for w in self.workers:
             w.start()
 
@@ -134,7 +136,8 @@ class Load:
         http = httpx.Client(base_url=self.url, timeout=10)
         while not self.stop.is_set():
             key = nacl.signing.SigningKey.generate()
-            body = canonical_json(sign_statement(key, party_register_statement(key, f"p{number}")))
+            statement = party_register_statement(key, f"p{number}", origin=self.origin)
+            body = canonical_json(sign_statement(key, statement))
             while not self.stop.is_set():  # retry the same envelope until it is answered
                 try:
                     response = http.post(

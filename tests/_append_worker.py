@@ -15,9 +15,9 @@ from api.keyfiles import read_key
 from ledger.logsigner import LogSigner
 from ledger.storage.engine import make_engine
 from ledger.storage.sequencer import Sequencer
-from tests.factories import register_envelope, submission
+from tests.factories import TEST_ORIGIN, register_envelope, submission
 
-ORIGIN = "test.local/multiprocess"
+ORIGIN = TEST_ORIGIN
 
 
 def main() -> None:

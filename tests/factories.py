@@ -11,15 +11,22 @@ import nacl.signing
 from api.client import party_register_statement, sign_statement
 from ledger.dsse import Envelope
 from ledger.encoding import canonical_json, format_rfc3339_utc
-from ledger.statements import decode_statement
+from ledger.statements import decode_statement, open_statement
 from ledger.storage.sequencer import Submission
+
+# The origin of every log the tests build in-process (Settings and LogSigners use it).
+TEST_ORIGIN = "test.dataledger.local/log"
 
 
 def register_envelope(
-    key: nacl.signing.SigningKey | None = None, name: str = "Acme Data", **overrides: Any
+    key: nacl.signing.SigningKey | None = None,
+    name: str = "Acme Data",
+    *,
+    origin: str = TEST_ORIGIN,
+    **overrides: Any,
 ) -> tuple[nacl.signing.SigningKey, Envelope]:
     key = key or nacl.signing.SigningKey.generate()
-    statement = party_register_statement(key, name)
+    statement = party_register_statement(key, name, origin=origin)
     statement.update(overrides)
     return key, sign_statement(key, statement)
 
@@ -33,10 +40,11 @@ def nonce() -> str:
 
 
 def submission(envelope: Envelope) -> Submission:
-    """A Submission as the service would build it after verifying the envelope."""
+    """A Submission as the service would build it after verifying the envelope (one with no
+    private fields: `open_statement` refuses anything committed without its opening)."""
     import base64
 
-    statement = decode_statement(base64.b64decode(envelope.payload))
+    statement = open_statement(decode_statement(base64.b64decode(envelope.payload)), {})
     return Submission.of(envelope, statement, envelope.signatures[0].keyid)
 
 

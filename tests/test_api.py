@@ -23,14 +23,19 @@ from ledger.dsse import Envelope, Signature
 from ledger.encoding import canonical_json
 from ledger.note import parse_vkey
 from ledger.receipts import Receipt, verify_receipt
-from tests.factories import issued, register_envelope
+from tests.factories import TEST_ORIGIN, issued, register_envelope
 
 PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
 def client(database_url: str, tmp_path: Path) -> Iterator[TestClient[Any]]:
-    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, max_body_bytes=65536)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        origin=TEST_ORIGIN,
+        max_body_bytes=65536,
+    )
     with TestClient(create_app(settings)) as test_client:
         yield test_client
 
@@ -126,14 +131,14 @@ def _tamper_signature(envelope: Envelope) -> Envelope:
 
 
 def _signed(key: nacl.signing.SigningKey, **overrides: Any) -> Envelope:
-    statement = party_register_statement(key, "Acme")
+    statement = party_register_statement(key, "Acme", origin=TEST_ORIGIN)
     statement.update(overrides)
     return sign_statement(key, statement)
 
 
 def _other_keys_signature() -> Envelope:
     owner, mallory = nacl.signing.SigningKey.generate(), nacl.signing.SigningKey.generate()
-    return sign_statement(mallory, party_register_statement(owner, "Owner"))
+    return sign_statement(mallory, party_register_statement(owner, "Owner", origin=TEST_ORIGIN))
 
 
 BAD_ENVELOPES = {

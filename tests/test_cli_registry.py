@@ -97,9 +97,11 @@ def test_register_object_certify_transfer_verify(server: Server, tmp_path: Path)
     assert local.returncode == 2 and "more than 2 decimal places" in local.stderr, local.stderr
     decision = ("--outcome", "dismissed", "--reason", "the evidence shows no copying")
     cli(*resolve, *decision, "--key", regulator)
-    shown = as_json("objection", "show", objection_id)
+    shown = as_json("objection", "show", objection_id, "--key", other)
     assert shown["status"] == "dismissed"
     assert shown["evidence_fingerprint"] == hashlib.sha256(evidence.read_bytes()).hexdigest()
+    public = as_json("objection", "show", objection_id)  # grounds and evidence are private
+    assert public["status"] == "dismissed" and public["evidence_fingerprint"] is None
 
     private = as_json("asset", "show", asset_id, "--key", owner)
     assert private["fingerprint"] == hashlib.sha256(data.read_bytes()).hexdigest()

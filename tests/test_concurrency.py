@@ -62,7 +62,7 @@ class LiveWorld:
         self.lock = threading.Lock()
 
     def client(self, key: nacl.signing.SigningKey | None = None) -> Client:
-        client = Client(self.url)
+        client = Client(self.url, trust_on_first_use=True)  # the test's own server
         with self.lock:
             self.clients.append(client)
         if key is not None:
@@ -239,7 +239,9 @@ def test_every_kind_concurrently_on_several_workers(
 
         # The workers' background rounds certify every asset whose notice is over.
         settings = Settings(
-            data_dir=data_dir, database_url=database_url, certify_interval_seconds=0
+            data_dir=data_dir,
+            database_url=database_url,
+            certify_interval_seconds=0,
         )
         service = build_service(settings)
         deadline = time.monotonic() + 60

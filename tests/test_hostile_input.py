@@ -19,11 +19,12 @@ from hypothesis import strategies as st
 from litestar.testing import TestClient
 
 from api.app import create_app
-from api.client import new_statement, party_register_statement, sign_statement
+from api.client import new_statement, party_register_statement, seal_and_sign, sign_statement
 from api.settings import Settings
 from ledger.dsse import STATEMENT_PAYLOAD_TYPE, Envelope, Signature
 from ledger.encoding import canonical_json
 from ledger.statements import statement_id
+from tests.factories import TEST_ORIGIN
 
 MAX_BODY = 32 * 1024
 INJECTIONS = [
@@ -39,7 +40,9 @@ INJECTIONS = [
 @pytest.fixture(scope="module")
 def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient[Any]]:
     data = Path(tmp_path_factory.mktemp("hostile"))
-    settings = Settings(data_dir=data, max_body_bytes=MAX_BODY, certify_interval_seconds=0)
+    settings = Settings(
+        data_dir=data, origin=TEST_ORIGIN, max_body_bytes=MAX_BODY, certify_interval_seconds=0
+    )
     with TestClient(create_app(settings)) as client:
         yield client
 
@@ -122,7 +125,7 @@ def test_unicode_names_are_kept_exactly_and_huge_numbers_refused(
     app_client: TestClient[Any], name: str, big: int
 ) -> None:
     key = nacl.signing.SigningKey.generate()
-    statement = party_register_statement(key, name)
+    statement = party_register_statement(key, name, origin=TEST_ORIGIN)
     response = post(app_client, canonical_json(sign_statement(key, statement)), "/v1/parties")
     if any(0xD800 <= ord(c) <= 0xDFFF for c in name):
         assert_refused(response)  # lone surrogates cannot be UTF-8
@@ -165,7 +168,7 @@ def test_a_replay_with_a_new_nonce_but_the_old_signature_is_refused(
     app_client: TestClient[Any],
 ) -> None:
     key = nacl.signing.SigningKey.generate()
-    envelope = sign_statement(key, party_register_statement(key, "Original"))
+    envelope = sign_statement(key, party_register_statement(key, "Original", origin=TEST_ORIGIN))
     assert post(app_client, canonical_json(envelope), "/v1/parties").status_code == 201
     statement = json.loads(base64.b64decode(envelope.payload))
     statement["nonce"] = "cd" * 16
@@ -186,7 +189,9 @@ def test_sql_shaped_text_is_just_text(app_client: TestClient[Any], text: str) ->
     key = nacl.signing.SigningKey.generate()
     response = post(
         app_client,
-        canonical_json(sign_statement(key, party_register_statement(key, text))),
+        canonical_json(
+            sign_statement(key, party_register_statement(key, text, origin=TEST_ORIGIN))
+        ),
         "/v1/parties",
     )
     assert response.status_code == 201
@@ -251,7 +256,7 @@ def test_sql_shaped_text_in_every_query_and_path_parameter(
 
 def test_sql_shaped_text_in_every_text_field_of_an_asset(app_client: TestClient[Any]) -> None:
     key = nacl.signing.SigningKey.generate()
-    register = party_register_statement(key, INJECTIONS[0])
+    register = party_register_statement(key, INJECTIONS[0], origin=TEST_ORIGIN)
     assert post(app_client, canonical_json(sign_statement(key, register)), "/v1/parties").is_success
     fields = {
         "title": INJECTIONS[1],
@@ -264,8 +269,10 @@ def test_sql_shaped_text_in_every_text_field_of_an_asset(app_client: TestClient[
         "record_count": 1,
         "schema": [{"name": text, "type": "string"} for text in INJECTIONS],
     }
-    envelope = sign_statement(key, new_statement("asset.register", **fields))
-    answer = post(app_client, canonical_json(envelope), "/v1/assets")
+    signed = seal_and_sign(key, new_statement("asset.register", origin=TEST_ORIGIN, **fields))
+    envelope = signed.envelope
+    assert envelope is not None
+    answer = post(app_client, canonical_json(signed), "/v1/assets")
     assert answer.status_code == 201, answer.text
     asset_id = statement_id(base64.b64decode(envelope.payload))
     stored = app_client.get(f"/v1/assets/{asset_id}").json()

@@ -17,6 +17,7 @@ from api.client import ApiError
 from api.service import contact_commitment, new_salt
 from ledger.receipts import Receipt, verify_receipt
 from tests.audit import audit_database
+from tests.factories import TEST_ORIGIN
 from tests.world import NOTICE_SECONDS, World, asset_fields, pid, refused, wait_notice
 
 # --- the happy path ---------------------------------------------------------------------------
@@ -345,8 +346,10 @@ def test_new_versions_keep_the_id_and_need_the_holding_right(world: World) -> No
         record_count=2,
         note="March update",
     )
-    versions = world.client().get_json(f"/v1/assets/{asset.id}/versions")
+    versions = world.client(owner).get_json(f"/v1/assets/{asset.id}/versions")
     assert [v["version"] for v in versions] == [1, 2] and versions[1]["note"] == "March update"
+    public = world.client().get_json(f"/v1/assets/{asset.id}/versions")
+    assert public[1]["note"] is None  # the note is private (ledger.privacy)
     assert world.client().get_json(f"/v1/assets/{asset.id}")["version"] == 2
 
 
@@ -360,7 +363,9 @@ def test_login_cannot_be_replayed(world: World) -> None:
     envelope = sign_statement(
         key,
         new_statement(
-            "auth.login", expires_at=format_rfc3339_utc(datetime.now(UTC) + timedelta(minutes=5))
+            "auth.login",
+            origin=TEST_ORIGIN,
+            expires_at=format_rfc3339_utc(datetime.now(UTC) + timedelta(minutes=5))
         ),
     )
     body = canonical_json(envelope)

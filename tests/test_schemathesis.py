@@ -35,6 +35,7 @@ from api.client import Client
 from api.keyfiles import read_key
 from api.openapi import document_problems
 from api.settings import Settings
+from tests.factories import TEST_ORIGIN
 from tests.test_licences import Market
 from tests.world import pid
 
@@ -44,6 +45,7 @@ CASES_PER_OPERATION = 25
 def _settings(data_dir: Path) -> Settings:
     return Settings(
         data_dir=data_dir / "data",
+        origin=TEST_ORIGIN,
         database_url=f"sqlite:///{data_dir}/dataledger.db",
         notice_period_seconds=3600,
         certify_interval_seconds=0,
@@ -71,7 +73,7 @@ class LiveWorld:
         self.clients: list[Client] = []
 
     def client(self, key: nacl.signing.SigningKey | None = None) -> Client:
-        client = Client(self.url)
+        client = Client(self.url, trust_on_first_use=True)  # the test's own server
         self.clients.append(client)
         if key is not None:
             client.login(key)

@@ -20,13 +20,17 @@ from api.keyfiles import write_new_key
 from api.settings import Settings
 from ledger.storage.engine import make_engine
 from ledger.storage.migrate import alembic_config, current_revision
+from tests.factories import TEST_ORIGIN
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
-        data_dir=tmp_path / "data", database_url=database_url, certify_interval_seconds=0
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        origin=TEST_ORIGIN,
+        certify_interval_seconds=0,
     )
 
 

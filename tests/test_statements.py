@@ -15,6 +15,7 @@ GOOD = {
     "kind": "party.register",
     "issued_at": "2026-11-26T12:00:00Z",
     "nonce": "ab" * 16,
+    "origin": "example.com/log",
     "name": "Acme",
     "public_key": KEY,
 }

@@ -25,14 +25,14 @@ from ledger.storage.schema import checkpoints, ledger_entries, merkle_nodes
 from ledger.storage.sequencer import Sequencer
 from tests._append_worker import ORIGIN
 from tests.audit import audit_database
-from tests.factories import nonce, register_envelope, submission
+from tests.factories import TEST_ORIGIN, nonce, register_envelope, submission
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 def signer() -> LogSigner:
-    return LogSigner("test.local/storage", nacl.signing.SigningKey.generate())
+    return LogSigner(TEST_ORIGIN, nacl.signing.SigningKey.generate())
 
 
 @pytest.fixture

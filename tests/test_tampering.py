@@ -14,14 +14,14 @@ from ledger.errors import VerificationError
 from ledger.logsigner import LogSigner
 from ledger.storage.integrity import check_database
 from ledger.storage.sequencer import Sequencer
-from tests.factories import register_envelope, submission
+from tests.factories import TEST_ORIGIN, register_envelope, submission
 
 SIZE = 40
 
 
 @pytest.fixture
 def log(engine: Engine) -> tuple[Engine, LogSigner]:
-    signer = LogSigner("test.local/tamper", nacl.signing.SigningKey.generate())
+    signer = LogSigner(TEST_ORIGIN, nacl.signing.SigningKey.generate())
     sequencer = Sequencer(engine, signer)
     sequencer.start()
     for _ in range(SIZE):

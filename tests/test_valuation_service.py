@@ -10,6 +10,7 @@ import msgspec
 import pytest
 
 from api.client import ApiError
+from ledger.privacy import Opening
 from ledger.receipts import Receipt, verify_receipt
 from tests.test_licences import Market
 from tests.world import World
@@ -45,9 +46,12 @@ def test_a_quote_is_priced_explained_and_recorded(world: World) -> None:
     assert quote["n_comparables"] > 0 and quote["explanation"]
     entry, _ = verify_receipt(msgspec.convert(quote["receipt"], Receipt), buyer.verifier())
     recorded = json.loads(base64.b64decode(entry.envelope.payload))
+    assert "price" not in recorded  # private: committed, opened for the requester
+    price = Opening(**quote["openings"]["price"])
+    assert price.commitment("valuation.quote", "price") == recorded["commitments"]["price"]
     assert (
         recorded["kind"] == "valuation.quote"
-        and recorded["price"]["amount_minor"] == quote["price_minor"]
+        and price.value["amount_minor"] == quote["price_minor"]
     )
     bigger = buyer.post_json(
         "/v1/valuations/quote",

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
 import nacl.signing
@@ -38,8 +39,9 @@ from ledger.encoding import b64decode, b64encode, canonical_json, format_rfc3339
 from ledger.entries import encode_entry
 from ledger.logsigner import LogSigner
 from ledger.merkle import CompactRange, inclusion_proof, leaf_hash
+from ledger.privacy import Opening
 from ledger.receipts import Receipt, make_receipt, verify_receipt
-from ledger.statements import decode_statement, statement_id
+from ledger.statements import decode_statement, open_statement, statement_id
 from tests.test_cli import Server, start_server
 from tests.world import asset_fields
 
@@ -86,7 +88,9 @@ window.dlReady = true;
 </script></head><body>{body}</body></html>"""
 
 
-def open_unit_page(browser: Browser, html: str, init_script: str | None = None) -> Page:
+def open_unit_page(
+    browser: Browser, html: str, init_script: str | None = None, path: str = "/"
+) -> Page:
     page = browser.new_page()
     if init_script:
         page.add_init_script(init_script)
@@ -98,7 +102,7 @@ def open_unit_page(browser: Browser, html: str, init_script: str | None = None) 
             route.fulfill(body=html, content_type="text/html; charset=utf-8")
 
     page.route(f"{UNIT_SITE}/**", serve)
-    page.goto(f"{UNIT_SITE}/")
+    page.goto(f"{UNIT_SITE}{path}")
     page.wait_for_function("window.dlReady === true")
     return page
 
@@ -253,22 +257,28 @@ def test_browser_statements_pass_the_server_decoder(unit: Page) -> None:
         "evidence_fingerprint": "ab" * 32,
     }
     signed = unit.evaluate(
-        """async ([keyFile, fields]) => {
+        """async ([keyFile, fields, origin]) => {
             const key = await dl.importKeyFile(keyFile);
-            const { envelope, payload } = await dl.signStatement(
-                key, dl.newStatement("asset.object", fields));
-            return { body: dl.canonicalJson(envelope), id: await dl.statementId(payload) };
+            const sealed = await dl.sealStatement(
+                dl.newStatement("asset.object", fields, origin),
+                ["grounds", "evidence_fingerprint"]);
+            const { envelope, payload } = await dl.signStatement(key, sealed.statement);
+            return { body: dl.canonicalJson(envelope), openings: sealed.openings,
+                     id: await dl.statementId(payload) };
         }""",
-        [keys.encode_key_file(key).decode(), fields],
+        [keys.encode_key_file(key).decode(), fields, "test.example/log"],
     )
     envelope = dsse.decode_envelope(signed["body"].encode())
     payload = dsse.verify_envelope(envelope, {keys.keyid_of(key): keys.public_key_bytes(key)})
-    statement = decode_statement(payload)
+    assert b"quoted" not in payload and ("ab" * 32).encode() not in payload  # committed only
+    openings = msgspec.convert(signed["openings"], dict[str, Opening])
+    statement = open_statement(decode_statement(payload), openings)  # the server's own check
     assert statement.kind == "asset.object"
     assert msgspec.structs.asdict(statement) == {
         **fields,
         "issued_at": statement.issued_at,
         "nonce": statement.nonce,
+        "origin": "test.example/log",
     }
     assert signed["id"] == statement_id(payload)
     # The SDK's canonical form: the browser's payload is what canonical_json makes of it.
@@ -276,6 +286,18 @@ def test_browser_statements_pass_the_server_decoder(unit: Page) -> None:
     assert canonical_json(envelope) == signed["body"].encode()
     age = datetime.now(UTC) - statement.issued_at_datetime()
     assert abs(age.total_seconds()) < 60
+
+
+def test_the_browser_commits_as_the_server_does(unit: Page) -> None:
+    """ledger.privacy's known-answer vectors, computed by explorer.js."""
+    from tests.test_privacy_vectors import VECTORS
+
+    got = unit.evaluate(
+        """async (vectors) => Promise.all(vectors.map(([kind, field, salt, value]) =>
+            dl.commitValue(kind, field, dl.hexToBytes(salt), value)))""",
+        [[kind, field, salt.hex(), value] for kind, field, salt, value, _ in VECTORS],
+    )
+    assert got == [expected for *_, expected in VECTORS]
 
 
 def test_key_files_are_checked(unit: Page) -> None:
@@ -561,6 +583,124 @@ def test_a_browser_without_ed25519_never_claims_verified(browser: Browser) -> No
     page.close()
 
 
+# --- the pinned log key ------------------------------------------------------------------------
+
+PIN_STORAGE_KEY = "dataledger.pinned-log-key"
+MISMATCH_EN = "NOT verified: the page's log key differs from the key you pinned"
+MISMATCH_ZH = f"未通过验证{ZH_COLON}页面上的日志公钥与您固定的公钥不同"
+
+
+def pin_script(vkey: str, how: str = "pasted", at: str = "2026-01-02T03:04:05.000Z") -> str:
+    """An init script that pins `vkey` in the page's localStorage before any script runs."""
+    pin = json.dumps({"vkey": vkey, "pinnedAt": at, "how": how})
+    return f"localStorage.setItem({json.dumps(PIN_STORAGE_KEY)}, {json.dumps(pin)});"
+
+
+def stored_pin(page: Page) -> dict[str, str] | None:
+    raw = page.evaluate(f"localStorage.getItem({json.dumps(PIN_STORAGE_KEY)})")
+    return json.loads(raw) if raw else None
+
+
+def pinned(page: Page) -> dict[str, str]:
+    pin = stored_pin(page)
+    assert pin is not None, "no log key is pinned"
+    return pin
+
+
+def trust_summary(page: Page) -> dict[str, str]:
+    node = page.locator("#dl-trust-summary")
+    return {
+        "text": node.inner_text(),
+        "state": node.get_attribute("data-state") or "",
+        "key": node.get_attribute("data-pinned-key") or "",
+        "how": node.get_attribute("data-pinned-how") or "",
+    }
+
+
+def key_label(vkey: str) -> str:
+    name, key_id, _ = vkey.split("+", 2)
+    return f"{name}+{key_id}"
+
+
+def test_receipts_are_checked_against_the_pinned_key(browser: Browser) -> None:
+    """A pin wins over the page's key: a page for another log, or whose key was swapped, fails."""
+    log, impostor = PyLog(), PyLog(origin="example.test/explorer")  # same name, another key
+    body = "<main>" + "".join(receipt_div(log.receipt(i)) for i in (1, 4)) + "</main>"
+    # Pinned the log's key; the page serves the impostor's: warned, and nothing verifies.
+    page = open_unit_page(
+        browser,
+        unit_html(impostor.signer.vkey, log.origin, "en", body),
+        pin_script(log.signer.vkey),
+    )
+    assert receipt_states(page) == [("false", MISMATCH_EN)] * 2
+    warning = page.locator("#dl-trust-warning")
+    assert warning.get_attribute("role") == "alert"
+    assert key_label(impostor.signer.vkey) in warning.inner_text()
+    assert key_label(log.signer.vkey) in warning.inner_text()
+    assert pinned(page)["vkey"] == log.signer.vkey  # the pin is left alone
+    page.close()
+    # Pinned the impostor's key, the page serves it too: the log's receipts are not its.
+    page = open_unit_page(
+        browser,
+        unit_html(impostor.signer.vkey, log.origin, "zh", body),
+        pin_script(impostor.signer.vkey),
+    )
+    assert receipt_states(page) == [("false", f"未通过验证{ZH_COLON}检查点未经日志密钥签名")] * 2
+    assert page.locator("#dl-trust-warning").count() == 0
+    page.close()
+    # Pinned the right key, the page serves it: verified; a page with no key at all: mismatch.
+    page = open_unit_page(
+        browser, unit_html(log.signer.vkey, log.origin, "en", body), pin_script(log.signer.vkey)
+    )
+    assert receipt_states(page) == [("true", VERIFIED_EN)] * 2
+    page.close()
+    page = open_unit_page(
+        browser, unit_html("", log.origin, "zh", body), pin_script(log.signer.vkey)
+    )
+    assert receipt_states(page) == [("false", MISMATCH_ZH)] * 2
+    assert "本页未提供可用的日志公钥" in page.locator("#dl-trust-warning").inner_text()
+    page.close()
+
+
+def test_pins_from_a_link_first_use_and_a_bad_link(browser: Browser) -> None:
+    log, other = PyLog(), PyLog()
+    body = "<main>" + receipt_div(log.receipt(3)) + "</main>"
+    html = unit_html(log.signer.vkey, log.origin, "en", body)
+    # Nothing pinned: the page's key is pinned on first use.
+    page = open_unit_page(browser, html)
+    assert receipt_states(page) == [("true", VERIFIED_EN)]
+    pin = stored_pin(page)
+    assert pin is not None and pin["vkey"] == log.signer.vkey and pin["how"] == "first-use"
+    page.close()
+    # A link pins its key when nothing is pinned, and the key leaves the address bar.
+    page = open_unit_page(browser, html, path="/#vkey=" + quote(other.signer.vkey, safe=""))
+    assert pinned(page)["vkey"] == other.signer.vkey
+    assert pinned(page)["how"] == "link"
+    assert page.evaluate("location.hash") == ""
+    assert receipt_states(page) == [("false", MISMATCH_EN)]
+    page.close()
+    # A link never replaces a pin by itself: it asks, and until then the pin stands.
+    page = open_unit_page(
+        browser,
+        html,
+        pin_script(log.signer.vkey),
+        path="/#vkey=" + quote(other.signer.vkey, safe="") + "&x=1",
+    )
+    offer = page.locator("#dl-trust-offer")
+    assert key_label(other.signer.vkey) in offer.inner_text()
+    assert receipt_states(page) == [("true", VERIFIED_EN)]
+    offer.locator("[data-trust=keep-pin]").click()
+    page.wait_for_function("() => !document.getElementById('dl-trust-offer')")
+    assert page.evaluate("location.hash") == "#x=1"
+    assert pinned(page)["vkey"] == log.signer.vkey
+    page.close()
+    # A malformed key in a link pins nothing and says so; first use then pins the page's key.
+    page = open_unit_page(browser, html, path="/#vkey=not-a-key")
+    assert "The log key in this link was not pinned" in page.locator("#dl-trust-link").inner_text()
+    assert pinned(page)["how"] == "first-use"
+    page.close()
+
+
 # --- the explorer's pages on a real server -------------------------------------------------------
 
 
@@ -601,7 +741,7 @@ class Site:
         return self.server.url
 
     def client(self, who: str | None = None) -> Client:
-        client = Client(self.url)
+        client = Client(self.url, trust_on_first_use=True)  # the test's own server
         if who is not None:
             client.login(self.keys[who])
         return client
@@ -624,7 +764,7 @@ def seed(server: Server, key_dir: Path) -> Site:
         key_files[who] = key_dir / f"{who}.json"
         key_files[who].write_bytes(keys.encode_key_file(key))
     ids: dict[str, str] = {}
-    with Client(server.url) as c:
+    with Client(server.url, trust_on_first_use=True) as c:
         for who, name in names.items():
             c.register_party(site_keys[who], name)
         c.sign_and_submit(
@@ -807,6 +947,135 @@ def test_a_receipt_altered_in_transit_fails(
     page.locator("#timeline").screenshot(path=str(artifacts_dir() / f"asset-tampered-{change}.png"))
 
 
+def _swap_log_key(html: str, real: str, fake: str) -> str:
+    """The page with its `dl-log-vkey` meta naming `fake` (the rest of the page left as it is)."""
+    meta = f'<meta name="dl-log-vkey" content="{real}">'
+    assert html.count(meta) == 1
+    return html.replace(meta, f'<meta name="dl-log-vkey" content="{fake}">')
+
+
+def _serve_swapped_key(page: Page, url: str, real: str, fake: str) -> None:
+    def swap(route: Route) -> None:
+        response = route.fetch()
+        route.fulfill(response=response, body=_swap_log_key(response.text(), real, fake))
+
+    page.route(url, swap)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("lang", "warning", "mismatch"),
+    [
+        ("en", "Warning: this page's log key is not the one you pinned.", MISMATCH_EN),
+        ("zh", f"警告{ZH_COLON}本页的日志公钥不是您固定的公钥。", MISMATCH_ZH),
+    ],
+)
+def test_a_swapped_log_key_fails_every_receipt_against_the_pin(
+    site: Site, page: Page, lang: str, warning: str, mismatch: str
+) -> None:
+    with site.client() as c:
+        real = c.log_vkey()
+    fake = LogSigner(real.split("+")[0], nacl.signing.SigningKey.generate()).vkey
+    # Pinned from a link (the key got from elsewhere): the log's pages verify against it.
+    page.goto(f"{site.url}/log?lang={lang}#vkey={quote(real, safe='')}")
+    states = wait_receipts(page)
+    verified = VERIFIED_EN if lang == "en" else VERIFIED_ZH
+    assert states and states == [("true", verified)] * len(states)
+    assert pinned(page)["vkey"] == real
+    summary = trust_summary(page)
+    assert (summary["state"], summary["key"], summary["how"]) == (
+        "verified",
+        key_label(real),
+        "link",
+    )
+    assert key_label(real) in summary["text"]
+    if lang == "en":
+        assert (
+            "were verified in your browser against the log key you pinned from a link on"
+            in summary["text"]
+        )
+        assert summary["text"].endswith("not against the server's word.")
+    assert page.locator("#dl-trust-warning").count() == 0
+
+    # The server (or something on the way) swaps the page's key for another valid one.
+    url = f"{site.url}/assets/{site.ids['asset']}"
+    _serve_swapped_key(page, url, real, fake)
+    page.goto(url)
+    states = wait_receipts(page)
+    assert len(states) >= 5
+    assert states == [("false", mismatch)] * len(states)
+    banner = page.locator("#dl-trust-warning")
+    assert banner.get_attribute("role") == "alert"
+    assert banner.is_visible()
+    assert warning in banner.inner_text()
+    assert key_label(fake) in banner.inner_text() and key_label(real) in banner.inner_text()
+    assert trust_summary(page)["state"] == "mismatch"
+    assert pinned(page)["vkey"] == real  # the page cannot move the pin
+    shoot(page, f"asset-swapped-key-{lang}")
+
+
+@pytest.mark.slow
+def test_trust_on_first_use_then_re_pin_and_un_pin(site: Site, page: Page) -> None:
+    with site.client() as c:
+        real = c.log_vkey()
+    fake = LogSigner(real.split("+")[0], nacl.signing.SigningKey.generate()).vkey
+    page.goto(site.url + "/log")
+    states = wait_receipts(page)
+    assert states == [("true", VERIFIED_EN)] * len(states)
+    assert pinned(page)["how"] == "first-use"
+    summary = trust_summary(page)
+    assert "against the log key pinned on first use on" in summary["text"], summary["text"]
+    assert summary["key"] == key_label(real)
+    page.locator("#dl-trust summary").click()
+    assert "pinned on first use" in page.locator("#dl-trust").inner_text()
+
+    # The next page serves another key: the first-use pin holds, and the page warns.
+    url = f"{site.url}/log/entries/1"
+    _serve_swapped_key(page, url, real, fake)
+    page.goto(url)
+    assert wait_receipts(page) == [("false", MISMATCH_EN)]
+    assert page.locator("#dl-trust-warning").is_visible()
+    # Re-pin to the page's (wrong) key: no warning, but its receipts are not signed by it.
+    page.locator("#dl-trust [data-trust=pin-page]").click()
+    page.wait_for_function("() => !document.getElementById('dl-trust-warning')")
+    assert wait_receipts(page) == [
+        ("false", "NOT verified: the checkpoint is not signed by the log key")
+    ]
+    assert pinned(page)["vkey"] == fake and pinned(page)["how"] == "page"
+    assert trust_summary(page)["state"] == "failed"
+    # Paste something that is no key: refused, the pin stays.
+    page.fill("#dl-trust-vkey", "hello+world")
+    page.locator("#dl-trust-form [type=submit]").click()
+    page.wait_for_function(
+        """() => document.querySelector('#dl-trust .dl-trust-status')
+            .textContent.startsWith('not pinned')"""
+    )
+    assert pinned(page)["vkey"] == fake
+    # Paste the real key: pinned; the page still serves the fake one, so it warns again.
+    page.fill("#dl-trust-vkey", real)
+    page.locator("#dl-trust-form [type=submit]").click()
+    page.wait_for_selector("#dl-trust-warning")
+    assert pinned(page)["vkey"] == real and pinned(page)["how"] == "pasted"
+    assert wait_receipts(page) == [("false", MISMATCH_EN)]
+    # A genuine page verifies against the pasted pin and says "you pinned on".
+    page.unroute(url)
+    page.goto(url)
+    assert wait_receipts(page) == [("true", VERIFIED_EN)]
+    assert "against the log key you pinned on " in trust_summary(page)["text"]
+    # Un-pin: this page falls back to the served key and says it rests on the server's word.
+    page.locator("#dl-trust summary").click()
+    page.locator("#dl-trust [data-trust=unpin]").click()
+    page.wait_for_function(
+        "() => document.getElementById('dl-trust-summary').dataset.state === 'unpinned'"
+    )
+    assert stored_pin(page) is None
+    assert "rests on the server's word" in trust_summary(page)["text"]
+    assert wait_receipts(page) == [("true", VERIFIED_EN)]
+    page.goto(url)  # the next page pins on first use again
+    wait_receipts(page)
+    assert pinned(page)["how"] == "first-use"
+
+
 def open_regulator(page: Page, site: Site) -> None:
     """/regulator, once its alerts and statistics (computed in the background) are in."""
     page.goto(site.url + "/regulator")
@@ -951,7 +1220,7 @@ def test_object_then_resolve_in_the_browser(site: Site, browser: Browser) -> Non
 
 def pages(site: Site) -> dict[str, tuple[str | None, str]]:
     """Every kind of page: (who is signed in, path)."""
-    with Client(site.url) as c:
+    with Client(site.url, trust_on_first_use=True) as c:
         entry = c.checkpoint().size - 1
     return {
         "catalog": (None, "/"),
@@ -1145,6 +1414,6 @@ def test_sign_in_sends_nothing_but_a_signed_login(site: Site, page: Page, tmp_pa
         if "payload" in sent:  # the login: a DSSE envelope of an auth.login statement
             login = json.loads(base64.b64decode(sent["payload"]))
             assert login["kind"] == "auth.login"
-            assert set(login) == {"kind", "issued_at", "nonce", "expires_at"}
+            assert set(login) == {"kind", "issued_at", "nonce", "origin", "expires_at"}
         else:
             assert set(sent) == {"token"}

@@ -154,7 +154,7 @@ def action_forms(page: str) -> dict[str, list[dict[str, str]]]:
 
 def statement_fields(kind: str) -> set[str]:
     struct = next(s for s in STATEMENT_KINDS if s.__struct_config__.tag == kind)
-    return {f.name for f in msgspec.structs.fields(struct)} - {"issued_at", "nonce"}
+    return {f.name for f in msgspec.structs.fields(struct)} - {"issued_at", "nonce", "origin"}
 
 
 # --- pages -------------------------------------------------------------------------------------
@@ -242,7 +242,10 @@ def test_asset_page_shows_the_record_and_receipts_that_verify_offline(world: Wor
     assert "Owner Data Co" in page  # rights holders by name
     for right in ("Holding right", "Processing/use right", "Product operation right"):
         assert right in page
-    assert "I collected it" in page  # the objection
+    # The objection's grounds are private (ledger.privacy): its parties and regulators only.
+    assert "I collected it" not in page and "only as a commitment" in page
+    owners_view = browser(world, scene.owner).get(f"/assets/{scene.asset.id}").text
+    assert "I collected it" in owners_view
     assert f'id="offer-{scene.offer.id}"' in page
     assert "on public notice" in page or "The public notice is over." in page
     assert "Valuation" in page and "No valuation yet." in page  # never waits for a fit

@@ -20,6 +20,7 @@ from api.client import ApiError, Client
 from api.keyfiles import read_key
 from api.service import LedgerService
 from api.settings import Settings
+from tests.factories import TEST_ORIGIN
 
 NOTICE_SECONDS = 2
 
@@ -32,7 +33,9 @@ class World:
 
     def client(self, key: nacl.signing.SigningKey | None = None) -> Client:
         """A fresh SDK client on the test app (its own bearer token, if it logs in)."""
-        client = Client("http://testserver.local", http=_clone(self.http))
+        client = Client(
+            "http://testserver.local", http=_clone(self.http), vkey=self.service.signer.vkey
+        )
         if key is not None:
             client.login(key)
         return client
@@ -70,6 +73,7 @@ def world(database_url: str, tmp_path: Path) -> Iterator[World]:
     settings = Settings(
         data_dir=tmp_path / "data",
         database_url=database_url,
+        origin=TEST_ORIGIN,
         notice_period_seconds=NOTICE_SECONDS,
         certify_interval_seconds=0,  # tests certify explicitly, deterministically
     )

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, MediaType, Response, get, post
+from litestar import Controller, MediaType, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter
-from litestar.status_codes import HTTP_201_CREATED
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from api.deps import OptionalCount
-from api.service import LedgerService
+from api.deps import OptionalCount, Reader, require_reader
+from api.service import EntryOpenings, LedgerService
 from ledger import tiles
 from ledger.encoding import b64encode
 from ledger.receipts import Receipt
@@ -64,6 +64,7 @@ def _entry_body(stored: StoredEntry) -> EntryBody:
 
 Ledger = NamedDependency[LedgerService]
 EntryIndex = Annotated[int, PathParameter(ge=0, le=2**62)]
+FieldName = Annotated[str, PathParameter(pattern=r"^[a-z_]{1,64}$")]
 Size = Annotated[int, QueryParameter(ge=0, le=2**62)]
 OptionalSize = OptionalCount
 
@@ -114,6 +115,25 @@ class LogController(Controller):
     def entry(self, ledger: Ledger, index: EntryIndex) -> EntryBody:
         """One entry: its bytes (base64) and leaf hash."""
         return _entry_body(ledger.entry(index))
+
+    @get("/entries/{index:int}/openings", operation_id="getEntryOpenings", sync_to_thread=True)
+    def entry_openings(self, ledger: Ledger, reader: Reader, index: EntryIndex) -> EntryOpenings:
+        """The openings (salt and value) of an entry's private fields, for the parties entitled
+        to them and regulators: check each against the entry's commitment yourself."""
+        return ledger.entry_openings(reader, index)
+
+    @delete(
+        "/entries/{index:int}/openings/{field:str}",
+        operation_id="eraseEntryOpening",
+        status_code=HTTP_204_NO_CONTENT,
+        sync_to_thread=True,
+    )
+    def erase_opening(
+        self, ledger: Ledger, reader: Reader, index: EntryIndex, field: FieldName
+    ) -> None:
+        """Erase the opening of a private text field (a reason, grounds, a note) for good: the
+        operator or the entry's signer. The logged commitment stays, unopenable."""
+        ledger.erase_opening(require_reader(reader), index, field)
 
     @get("/entries", operation_id="listEntries", sync_to_thread=True)
     def entries(

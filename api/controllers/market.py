@@ -9,6 +9,7 @@ import msgspec
 from litestar import Controller, get
 from litestar.params import PathParameter, QueryParameter
 
+from api import access
 from api.auth import Principal
 from api.deps import Ledger, OptionalCount, Reader, forbid, require_reader
 from api.problems import NotFound
@@ -54,6 +55,7 @@ class MarketController(Controller):
     def list_offers(
         self,
         ledger: Ledger,
+        reader: Reader,
         asset_id: OptionalId = None,
         open_only: Annotated[bool, QueryParameter()] = True,
         limit: Annotated[int, QueryParameter(ge=1, le=market.MAX_PAGE)] = 50,
@@ -61,15 +63,15 @@ class MarketController(Controller):
         """Published offers, newest first (open ones only unless open_only=false)."""
         with ledger.engine.connect() as conn:
             rows = market.offers_of(conn, asset_id, open_only=open_only, limit=limit)
-        return convert(rows, list[Offer])
+        return convert([access.offer_view(reader, r) for r in rows], list[Offer])
 
     @get("/offers/{offer_id:str}", operation_id="getOffer", sync_to_thread=True)
-    def get_offer(self, ledger: Ledger, offer_id: HexId) -> Offer:
+    def get_offer(self, ledger: Ledger, reader: Reader, offer_id: HexId) -> Offer:
         with ledger.engine.connect() as conn:
             found = market.offer(conn, offer_id)
         if found is None:
             raise NotFound(f"no offer {offer_id}")
-        return convert(found, Offer)
+        return convert(access.offer_view(reader, found), Offer)
 
     @get("/licences", operation_id="listLicences", sync_to_thread=True)
     def list_licences(

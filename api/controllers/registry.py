@@ -16,6 +16,7 @@ from litestar import Controller, MediaType, Response, delete, get, post, put
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
 
+from api import access
 from api.controllers.statements import receipt_response
 from api.deps import Ledger, OptionalCount, Reader, forbid, require_reader
 from api.problems import NotFound
@@ -35,7 +36,7 @@ from api.schemas import (
     convert,
 )
 from api.service import LedgerService
-from ledger.dsse import Envelope
+from ledger.privacy import SignedStatement
 from ledger.receipts import Receipt
 from ledger.storage import catalog
 
@@ -58,7 +59,9 @@ class PartyController(Controller):
     tags = ["parties"]
 
     @post("/", operation_id="registerParty", status_code=HTTP_201_CREATED)
-    async def register_party(self, ledger: Ledger, data: JSONBody[Envelope]) -> Response[Receipt]:
+    async def register_party(
+        self, ledger: Ledger, data: JSONBody[SignedStatement]
+    ) -> Response[Receipt]:
         """Register a party: a `party.register` statement self-signed by the key it registers.
 
         201 with the receipt; resubmitting the identical envelope returns the original receipt
@@ -115,7 +118,9 @@ class AssetController(Controller):
     tags = ["assets"]
 
     @post("/", operation_id="registerAsset", status_code=HTTP_201_CREATED)
-    async def register_asset(self, ledger: Ledger, data: JSONBody[Envelope]) -> Response[Receipt]:
+    async def register_asset(
+        self, ledger: Ledger, data: JSONBody[SignedStatement]
+    ) -> Response[Receipt]:
         """Register a data asset (`asset.register`); its id is the statement id of the payload."""
         return receipt_response(await ledger.submit(data, frozenset({"asset.register"})))
 
@@ -146,10 +151,11 @@ class AssetController(Controller):
         return convert(public, AssetDetail)
 
     @get("/{asset_id:str}/versions", operation_id="getAssetVersions", sync_to_thread=True)
-    def get_versions(self, ledger: Ledger, asset_id: HexId) -> list[Version]:
-        _asset_or_404(ledger, asset_id)
+    def get_versions(self, ledger: Ledger, reader: Reader, asset_id: HexId) -> list[Version]:
+        owner = _asset_or_404(ledger, asset_id)["owner_id"]
         with ledger.engine.connect() as conn:
-            return convert(catalog.versions(conn, asset_id), list[Version])
+            rows = catalog.versions(conn, asset_id)
+        return convert([access.version_view(reader, owner, r) for r in rows], list[Version])
 
     @get("/{asset_id:str}/history", operation_id="getAssetHistory", sync_to_thread=True)
     def get_history(self, ledger: Ledger, asset_id: HexId) -> History:
@@ -176,10 +182,11 @@ class AssetController(Controller):
         )
 
     @get("/{asset_id:str}/objections", operation_id="getAssetObjections", sync_to_thread=True)
-    def get_objections(self, ledger: Ledger, asset_id: HexId) -> list[Objection]:
-        _asset_or_404(ledger, asset_id)
+    def get_objections(self, ledger: Ledger, reader: Reader, asset_id: HexId) -> list[Objection]:
+        owner = _asset_or_404(ledger, asset_id)["owner_id"]
         with ledger.engine.connect() as conn:
-            return convert(catalog.objections_of(conn, asset_id), list[Objection])
+            rows = catalog.objections_of(conn, asset_id)
+        return convert([access.objection_view(reader, owner, r) for r in rows], list[Objection])
 
     @get("/{asset_id:str}/certificate", operation_id="getCertificate", sync_to_thread=True)
     def get_certificate(
@@ -208,20 +215,26 @@ class RegistryObjectController(Controller):
         return convert(found, Transfer)
 
     @get("/objections/{objection_id:str}", operation_id="getObjection", sync_to_thread=True)
-    def get_objection(self, ledger: Ledger, objection_id: HexId) -> Objection:
+    def get_objection(self, ledger: Ledger, reader: Reader, objection_id: HexId) -> Objection:
         with ledger.engine.connect() as conn:
             found = catalog.objection(conn, objection_id)
+            asset = found and catalog.asset(conn, found["asset_id"], private=False)
         if found is None:
             raise NotFound(f"no objection {objection_id}")
-        return convert(found, Objection)
+        owner = asset["owner_id"] if asset else None
+        return convert(access.objection_view(reader, owner, found), Objection)
 
     @get("/conflicts/{fingerprint:str}", operation_id="getConflict", sync_to_thread=True)
-    def get_conflict(self, ledger: Ledger, fingerprint: PartyId) -> Conflict:
+    def get_conflict(self, ledger: Ledger, reader: Reader, fingerprint: PartyId) -> Conflict:
         with ledger.engine.connect() as conn:
             found = catalog.conflict(conn, fingerprint)
+            claims = [
+                catalog.asset(conn, a, private=False) for a in (found or {}).get("asset_ids", [])
+            ]
         if found is None:
             raise NotFound(f"no conflict on fingerprint {fingerprint}")
-        return convert(found, Conflict)
+        owners = [c["owner_id"] for c in claims if c is not None]
+        return convert(access.conflict_view(reader, owners, found), Conflict)
 
 
 def build_certificate(ledger: LedgerService, asset_id: str) -> Certificate:

@@ -10,6 +10,7 @@ from api.deps import Ledger
 from api.schemas import LoginResult
 from ledger.dsse import Envelope
 from ledger.encoding import format_rfc3339_utc
+from ledger.privacy import SignedStatement
 from ledger.receipts import Receipt
 from ledger.storage.sequencer import AppendResult
 
@@ -24,7 +25,7 @@ class StatementController(Controller):
     tags = ["statements"]
 
     @post("/statements", operation_id="submitStatement", status_code=HTTP_201_CREATED)
-    async def submit(self, ledger: Ledger, data: JSONBody[Envelope]) -> Response[Receipt]:
+    async def submit(self, ledger: Ledger, data: JSONBody[SignedStatement]) -> Response[Receipt]:
         """Append any statement kind (see docs/protocol.md); returns its receipt."""
         return receipt_response(await ledger.submit(data))
 

@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_201_CREATED
 
 from api.deps import Ledger, Reader, require_reader
 from ledger.encoding import format_rfc3339_utc
+from ledger.privacy import Opening
 from ledger.receipts import Receipt
 from valuation.model import Quote
 
@@ -47,9 +48,13 @@ class QuoteOut(msgspec.Struct, frozen=True):
     explanation: str
     model_as_of: str
     receipt: Receipt | None = None  # the ledger entry recording the quote (POST only)
+    # The openings of the entry's commitments (price, interval, terms): they are private.
+    openings: dict[str, Opening] | None = None
 
 
-def quote_out(quote: Quote, receipt: Receipt | None = None) -> QuoteOut:
+def quote_out(
+    quote: Quote, receipt: Receipt | None = None, openings: dict[str, Opening] | None = None
+) -> QuoteOut:
     return QuoteOut(
         asset_id=quote.asset_id,
         price_minor=quote.price_minor,
@@ -63,6 +68,7 @@ def quote_out(quote: Quote, receipt: Receipt | None = None) -> QuoteOut:
         explanation=quote.explanation,
         model_as_of=format_rfc3339_utc(quote.as_of),
         receipt=receipt,
+        openings=openings,
     )
 
 
@@ -82,8 +88,8 @@ class ValuationController(Controller):
             exclusive=data.exclusive,
             purpose=data.purpose,
         )
-        receipt = await asyncio.to_thread(ledger.record_quote, quote, data)
-        return quote_out(quote, receipt)
+        receipt, openings = await asyncio.to_thread(ledger.record_quote, quote, data)
+        return quote_out(quote, receipt, openings)
 
     @get("/assets/{asset_id:str}/valuation", operation_id="getAssetValuation", sync_to_thread=True)
     def asset_valuation(

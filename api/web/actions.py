@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ledger.privacy import private_fields
+
 STATEMENTS_ENDPOINT = "/v1/statements"
 LAWFUL_BASES = ("consent", "anonymized", "contract", "statutory")
 
@@ -44,6 +46,11 @@ class Action:
     fields: tuple[Field, ...] = ()
     endpoint: str = STATEMENTS_ENDPOINT
     slug: str = field(default="")  # unique within the page, for element ids
+
+    @property
+    def private(self) -> str:
+        """The kind's private fields (ledger.privacy), which the browser seals before signing."""
+        return ",".join(private_fields(self.kind))
 
     @property
     def form_id(self) -> str:

@@ -34,10 +34,11 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "session.as": ("Signed in as", "当前登录"),
     "session.signout": ("Sign out", "退出登录"),
     "session.anonymous": ("Not signed in", "未登录"),
+    # Replaced by the script with what it checked against what; without it, nothing was.
     "footer.verify": (
-        "Receipts on these pages are checked by your browser against the log key "
-        "shown in the page head; the server's word is not needed.",
-        "本页所有收据由您的浏览器使用页面中的日志公钥自行验证,无需信任服务器。",
+        "Receipts on this page are verified only by the explorer's script in your browser, "
+        "against a log key you pin; until it has run, nothing on this page has been verified.",
+        "本页收据只由浏览器中的本站脚本使用您固定的日志公钥验证;脚本运行之前,本页内容均未经验证。",
     ),
     "footer.api": ("JSON API", "JSON 接口"),
     # receipts and actions
@@ -98,6 +99,10 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "field.notice_ends": ("Public notice ends", "公示截止"),
     "field.certified_entry": ("Certified by entry", "认证条目"),
     "field.status_reason": ("Reason", "原因"),
+    "field.committed": (
+        "private: on the log only as a commitment; its parties and regulators can open it",
+        "非公开:日志上只有承诺值,当事方和监管机构可以打开",
+    ),
     "field.frozen": ("Frozen by a regulator", "已被监管冻结"),
     "field.conflict": ("Conflicting claim on this fingerprint", "该指纹存在冲突登记"),
     "field.declared_cost": ("Declared cost", "申报成本"),

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from api import access
 from api.auth import Principal
 from api.service import LedgerService
 from api.web import actions, charts, reads
@@ -109,13 +110,19 @@ def asset_page(
         private = {k: found.pop(k, None) for k in (*PRIVATE_ASSET_COLUMNS, "quality", "schema")}
         if not (principal and principal.may_read_private(found["owner_id"])):
             private = {}
-        versions = catalog.versions(conn, asset_id)
+        owner = found["owner_id"]
+        versions = [
+            access.version_view(principal, owner, v) for v in catalog.versions(conn, asset_id)
+        ]
         # In the order the law names them: holding, processing/use, product operation.
         holders = sorted(catalog.rights_of(conn, asset_id), key=lambda h: RIGHTS.index(h["right"]))
         transfers = catalog.transfers_of(conn, asset_id)
-        objections = catalog.objections_of(conn, asset_id)
+        objections = [
+            access.objection_view(principal, owner, o)
+            for o in catalog.objections_of(conn, asset_id)
+        ]
         offers = [
-            _with_pricing_defaults(o)
+            _with_pricing_defaults(access.offer_view(principal, o))
             for o in market.offers_of(conn, asset_id, open_only=True, limit=OFFERS_SHOWN)
         ]
         timeline, older = reads.asset_timeline(conn, asset_id, before=before, limit=TIMELINE_PAGE)

@@ -11,7 +11,7 @@ from ledger.events import AssetTouched, Event
 from ledger.rules import assets, disputes, licences, parties, rights
 from ledger.rules.common import Rule, resolve_signer
 from ledger.state import Context, LedgerView
-from ledger.statements import AnyStatement, PartyRegister
+from ledger.statements import AnyStatement, PartyRegister, check_origin
 
 _RULES: dict[str, Rule] = {
     **parties.RULES,
@@ -24,6 +24,7 @@ _RULES: dict[str, Rule] = {
 
 def decide(view: LedgerView, statement: AnyStatement, ctx: Context) -> list[Event]:
     """Apply the ledger's rules to a verified statement; raise `StatementRejected` if refused."""
+    check_origin(statement, ctx.origin)
     if isinstance(statement, PartyRegister):  # self-signed: there is no signer to resolve yet
         return parties.register(view, statement, ctx)
     rule = _RULES.get(statement.kind)

@@ -38,9 +38,16 @@ def signer_keys(conn: Connection, start: int, end: int, operator: KeyRecord) -> 
 
 
 def bundle_lines(
-    conn: Connection, start: int, end: int | None, operator: KeyRecord, chunk: int = 4096
+    conn: Connection,
+    start: int,
+    end: int | None,
+    operator: KeyRecord,
+    chunk: int = 4096,
+    *,
+    openings: bool = False,
 ) -> Iterator[bytes]:
-    """NDJSON lines of an audit bundle for entries [start, end) against the newest checkpoint."""
+    """NDJSON lines of an audit bundle for entries [start, end) against the newest checkpoint;
+    with `openings` (for a reader entitled to all of them: a regulator) every opening held."""
     head = store.latest_checkpoint(conn)
     if head is None:
         raise LookupError("the log has no checkpoint")
@@ -55,9 +62,15 @@ def bundle_lines(
         entries = store.entries_range(conn, lo, min(chunk, end - lo))
         leaves = {e.index: e.leaf_hash for e in entries}
         get = _chunk_getter(conn, leaves, outside)
+        held = store.openings_range(conn, lo, lo + len(entries)) if openings else {}
         for stored in entries:
             proof = merkle.inclusion_proof(stored.index, size, get)
-            item = BundleEntry(stored.index, b64encode(stored.entry), [b64encode(h) for h in proof])
+            item = BundleEntry(
+                stored.index,
+                b64encode(stored.entry),
+                [b64encode(h) for h in proof],
+                held.get(stored.index, {}),
+            )
             yield _encoder.encode(item) + b"\n"
 
 

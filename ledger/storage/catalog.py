@@ -47,10 +47,11 @@ PUBLIC_ASSET_COLUMNS = (
     "registered_at",
     "notice_ends_at",
     "certified_index",
+)
+# Private (ledger.privacy): the owner's cost, quality and schema, and the regulators' reasons.
+PRIVATE_ASSET_COLUMNS = (
     "status_reason",
     "freeze_reason",
-)
-PRIVATE_ASSET_COLUMNS = (
     "declared_cost_minor",
     "declared_cost_currency",
     "quality_json",

@@ -12,12 +12,15 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, select
 
+from ledger import dsse
 from ledger.checkpoint import open_checkpoint
+from ledger.entries import decode_entry
 from ledger.errors import LedgerError, VerificationError
 from ledger.keys import keyid
 from ledger.note import NoteVerifier
+from ledger.privacy import Opening, StoredOpening, verify_opening
 from ledger.storage.schema import checkpoints, ledger_entries, merkle_nodes
-from ledger.storage.store import fetch_nodes, latest_checkpoint
+from ledger.storage.store import fetch_nodes, latest_checkpoint, openings_range
 from ledger.verification import EntryVerificationError, LogAuditor, check_signatures
 
 PAGE = 2000
@@ -26,7 +29,8 @@ PAGE = 2000
 def check_database(
     engine: Engine, verifier: NoteVerifier, progress: Callable[[int], None] | None = None
 ) -> int:
-    """Raise `VerificationError` naming the first bad entry, node or checkpoint; return the size."""
+    """Raise `VerificationError` naming the first bad entry, node, checkpoint or opening (one
+    that does not open its entry's commitment); return the size."""
     with engine.connect() as conn:
         sizes = {
             int(size): (bytes(root), note)
@@ -51,7 +55,10 @@ def check_database(
                 .where(ledger_entries.c.idx >= start, ledger_entries.c.idx < start + PAGE)
                 .order_by(ledger_entries.c.idx)
             ).all()
+            held = openings_range(conn, start, start + PAGE)
             for idx, entry in rows:
+                if idx in held:
+                    _check_openings(idx, bytes(entry), held[idx])
                 if idx != auditor.tree.size:
                     raise EntryVerificationError(
                         auditor.tree.size, f"missing from the database (the next stored is {idx})"
@@ -73,6 +80,16 @@ def check_database(
                 progress(len(rows))
         stored.finish(auditor.tree.size)
     return head
+
+
+def _check_openings(index: int, entry: bytes, openings: dict[str, Opening]) -> None:
+    """Every opening held for an entry opens the commitment the entry logs."""
+    payload = dsse.payload_bytes(decode_entry(entry).envelope)
+    for name, opening in openings.items():
+        try:
+            verify_opening(payload, StoredOpening(index, name, opening.salt, opening.value))
+        except LedgerError as exc:
+            raise EntryVerificationError(index, f"opening of `{name}`: {exc.message}") from exc
 
 
 def _check_root(

@@ -38,7 +38,7 @@ from ledger.state import (
     PaymentRecord,
     TransferRecord,
 )
-from ledger.statements import Policy, SchemaField
+from ledger.statements import ERASED, Policy, SchemaField
 from ledger.storage.schema import (
     asset_entries,
     asset_lineage,
@@ -115,11 +115,11 @@ class SqlView:
 
     def objection(self, objection_id: str) -> ObjectionRecord | None:
         row = self._conn.execute(
-            select(objections.c.asset_id, objections.c.status).where(
+            select(objections.c.asset_id, objections.c.status, objections.c.objector_id).where(
                 objections.c.objection_id == objection_id
             )
         ).first()
-        return None if row is None else ObjectionRecord(objection_id, row[0], row[1])
+        return None if row is None else ObjectionRecord(objection_id, row[0], row[1], row[2])
 
     def open_objections(self, asset_id: str) -> int:
         return int(
@@ -793,3 +793,80 @@ _APPLY: dict[type[Any], Callable[[Connection, Any, EntryMeta], None]] = {
     ev.UsageCorrected: _usage_corrected,
     ev.QuoteRecorded: _quote_recorded,
 }
+
+
+# --- erasure of private text ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Copy:
+    """Where a private text field of a statement was projected: `table.column`, in the row
+    whose `key` column equals the statement's id (`by` = "id") or one of its public fields; with
+    `latest`, only while that row was last changed by this very entry."""
+
+    table: Table
+    column: str
+    key: str
+    by: str = "id"
+    latest: bool = False
+
+
+_TEXT_COPIES: dict[tuple[str, str], tuple[_Copy, ...]] = {
+    ("asset.version", "note"): (_Copy(asset_versions, "note", "entry_index", "index"),),
+    ("asset.object", "grounds"): (_Copy(objections, "grounds", "objection_id"),),
+    ("objection.resolve", "reason"): (
+        _Copy(objections, "reason", "objection_id", "objection_id"),
+        _Copy(assets, "status_reason", "updated_index", "index"),  # if it was upheld
+    ),
+    ("conflict.resolve", "reason"): (
+        _Copy(conflicts, "reason", "fingerprint", "fingerprint"),
+        _Copy(assets, "status_reason", "updated_index", "index"),  # the claims it rejected
+    ),
+    ("asset.freeze", "reason"): (
+        _Copy(assets, "freeze_reason", "asset_id", "asset_id", latest=True),
+    ),
+    ("asset.unfreeze", "reason"): (
+        _Copy(assets, "freeze_reason", "asset_id", "asset_id", latest=True),
+    ),
+    ("offer.withdraw", "reason"): (_Copy(offers, "withdraw_reason", "offer_id", "offer_id"),),
+    ("licence.reject", "reason"): (
+        _Copy(licences, "status_reason", "licence_id", "licence_id", latest=True),
+    ),
+    ("licence.revoke", "reason"): (
+        _Copy(licences, "status_reason", "licence_id", "licence_id", latest=True),
+    ),
+    ("licence.terminate", "reason"): (
+        _Copy(licences, "status_reason", "licence_id", "licence_id", latest=True),
+    ),
+    ("payment.record", "reference"): (_Copy(payments, "reference", "payment_id"),),
+    ("dispute.open", "grounds"): (_Copy(disputes, "grounds", "dispute_id"),),
+    ("dispute.answer", "answer"): (_Copy(disputes, "answer", "dispute_id", "dispute_id"),),
+    ("dispute.resolve", "decision"): (_Copy(disputes, "decision", "dispute_id", "dispute_id"),),
+}
+
+
+def erasable(kind: str, field: str) -> bool:
+    """Whether the opening of `field` in `kind` may be erased: private text that no rule needs
+    (a reason, grounds, a note, a reference) and whose projected copies are known here."""
+    return (kind, field) in _TEXT_COPIES
+
+
+def erase_text(
+    conn: Connection, kind: str, field: str, public: dict[str, Any], statement_id: str, index: int
+) -> None:
+    """Overwrite the projected copies of an erased private text with `ERASED`, as replay
+    rebuilds them once the opening is gone (so `replay --check` still agrees)."""
+    for copy in _TEXT_COPIES[(kind, field)]:
+        table = copy.table
+        key = {"id": statement_id, "index": index}.get(copy.by, public.get(copy.by))
+        where = [table.c[copy.key] == key]
+        if copy.latest:
+            where.append(table.c.updated_index == index)
+        conn.execute(update(table).where(*where).values({copy.column: ERASED}))
+
+
+def copy_tables() -> list[Table]:
+    """Every table that holds a copy of some erasable private text."""
+    return list(
+        {c.table.name: c.table for copies in _TEXT_COPIES.values() for c in copies}.values()
+    )

@@ -14,14 +14,22 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import msgspec
 from sqlalchemy import Connection, Engine, Table, Text, select
 
 from ledger import dsse
 from ledger.entries import decode_entry
 from ledger.errors import LedgerError
+from ledger.privacy import Opening
 from ledger.rules import decide
 from ledger.state import Context, KeyRecord
-from ledger.statements import decode_statement, statement_id
+from ledger.statements import (
+    Statement,
+    decode_statement,
+    is_text_field,
+    open_statement,
+    statement_id,
+)
 from ledger.storage import projections, store
 from ledger.storage.schema import PROJECTION_TABLES
 
@@ -53,6 +61,14 @@ class Difference:
         return f"{self.table} {self.key}: {detail}"
 
 
+@dataclass(frozen=True)
+class ReplayReport:
+    entries: int
+    # (entry index, field) of every private text field whose opening was erased: replayed as
+    # ERASED. A missing opening that the rules need (a price, units) is a ReplayError instead.
+    unopened: list[tuple[int, str]]
+
+
 def replay(
     source: Engine,
     target: Engine,
@@ -60,47 +76,82 @@ def replay(
     notice_period: timedelta,
     *,
     progress: Callable[[int], None] | None = None,
-) -> int:
-    """Rebuild the projections of `source`'s ledger into `target` (already migrated, empty).
+) -> ReplayReport:
+    """Rebuild the projections of `source`'s ledger into `target` (already migrated, empty),
+    opening private fields with the openings `source` holds.
 
-    Returns the number of entries replayed. Raises `ReplayError` naming the first entry the
-    rules refuse.
+    Raises `ReplayError` naming the first entry the rules refuse or that cannot be opened.
     """
     with source.connect() as src:
         size = store.tree_size(src)
+        head = store.latest_checkpoint(src)
+    origin = head.note.split("\n", 1)[0] if head is not None else ""
     done = 0
+    unopened: list[tuple[int, str]] = []
     with target.begin() as dst:
         view = projections.SqlView(dst, operator)
         for start in range(0, size, PAGE):
             with source.connect() as src:
                 page = store.entries_range(src, start, min(PAGE, size - start))
+                openings = store.openings_range(src, start, start + len(page))
             for stored in page:
-                _replay_entry(dst, view, stored.index, stored.entry, notice_period)
+                replay_one = _Replayed(stored.index, origin, notice_period, unopened)
+                replay_one.apply(dst, view, stored.entry, openings.get(stored.index, {}))
             done += len(page)
             if progress:
                 progress(len(page))
-    return done
+    return ReplayReport(done, unopened)
 
 
-def _replay_entry(
-    conn: Connection,
-    view: projections.SqlView,
-    index: int,
-    entry_bytes: bytes,
-    notice_period: timedelta,
-) -> None:
-    try:
-        entry = decode_entry(entry_bytes)
-        payload = dsse.payload_bytes(entry.envelope)
-        statement = decode_statement(payload)
-        signer = entry.envelope.signatures[0].keyid
-        ctx = Context(signer, index, entry.integrated_at, statement_id(payload), notice_period)
-        events = decide(view, statement, ctx)
-    except LedgerError as exc:
-        raise ReplayError(f"entry {index}: {exc.message}") from exc
-    meta = projections.EntryMeta(index, entry.integrated_at)
-    for event in events:
-        projections.apply(conn, event, meta)
+@dataclass
+class _Replayed:
+    index: int
+    origin: str
+    notice_period: timedelta
+    unopened: list[tuple[int, str]]
+
+    def apply(
+        self,
+        conn: Connection,
+        view: projections.SqlView,
+        entry_bytes: bytes,
+        openings: dict[str, Opening],
+    ) -> None:
+        index = self.index
+        try:
+            entry = decode_entry(entry_bytes)
+            payload = dsse.payload_bytes(entry.envelope)
+            sealed = decode_statement(payload)
+            statement = open_statement(sealed, openings, erased=self._erased(sealed, openings))
+            signer = entry.envelope.signatures[0].keyid
+            ctx = Context(
+                signer,
+                index,
+                entry.integrated_at,
+                statement_id(payload),
+                self.notice_period,
+                self.origin,
+            )
+            events = decide(view, statement, ctx)
+        except LedgerError as exc:
+            raise ReplayError(f"entry {index}: {exc.message}") from exc
+        meta = projections.EntryMeta(index, entry.integrated_at)
+        for event in events:
+            projections.apply(conn, event, meta)
+
+    def _erased(self, sealed: Statement, openings: dict[str, Opening]) -> frozenset[str]:
+        """The committed text fields whose openings were erased: replayed as a placeholder (the
+        rules never need the words of a reason or grounds). Any other missing opening stays
+        missing, and `open_statement` refuses it."""
+        commitments = getattr(sealed, "commitments", None)
+        if commitments is None:
+            return frozenset()
+        erased = set()
+        for name, commitment in msgspec.structs.asdict(commitments).items():
+            if commitment is not None and name not in openings and is_text_field(sealed.kind, name):
+                self.unopened.append((self.index, name))
+                erased.add(name)
+        return frozenset(erased)
 
 
 def compare(live: Engine, rebuilt: Engine, *, limit: int = 50) -> list[Difference]:

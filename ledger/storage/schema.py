@@ -93,6 +93,19 @@ party_contacts = Table(
     Column("updated_at", Text, nullable=False),
 )
 
+# Not a projection: the openings of the private fields of logged statements (ledger.privacy),
+# kept off the public log, readable by `audience` (party ids, JSON) plus regulators and the
+# operator, and erasable (deleting a row leaves its commitment unopenable).
+statement_openings = Table(
+    "statement_openings",
+    metadata,
+    Column("entry_index", BigInteger, primary_key=True),
+    Column("field", Text, primary_key=True),
+    Column("salt", Text, nullable=False),
+    Column("value", Text, nullable=False),  # canonical JSON of the opened value
+    Column("audience", Text, nullable=False),  # JSON list of the party ids entitled to read it
+)
+
 # Not a projection: login statements are verified, never appended; their nonces are kept here.
 login_nonces = Table(
     "login_nonces",

@@ -16,23 +16,27 @@ import hashlib
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 
 from sqlalchemy import Connection, Engine
 
 from ledger import merkle
 from ledger.dsse import Envelope, payload_bytes
-from ledger.encoding import format_rfc3339_utc
+from ledger.encoding import canonical_json, format_rfc3339_utc
 from ledger.entries import encode_entry
 from ledger.errors import StatementRejected
 from ledger.logsigner import LogSigner
 from ledger.merkle import CompactRange, NodeId
+from ledger.privacy import Opening
 from ledger.receipts import Receipt, make_receipt
 from ledger.rules import decide
+from ledger.rules.audience import audience
+from ledger.rules.common import resolve_signer
 from ledger.state import Context, KeyRecord
 from ledger.statements import AnyStatement, statement_id
 from ledger.storage import projections, store
@@ -44,21 +48,36 @@ log = logging.getLogger(__name__)
 PG_SEQUENCER_LOCK = 0x6461_7461_6C65_6467  # "dataledg"
 
 
+_NO_OPENINGS: Mapping[str, Opening] = MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True)
 class Submission:
-    """A decoded envelope whose signature has already been verified."""
+    """A decoded envelope whose signature has already been verified, opened: `statement` is
+    the full statement (private values included) and `openings` open its commitments."""
 
     envelope: Envelope
     statement: AnyStatement
     signer_keyid: str
     envelope_sha256: bytes
     statement_id: str  # what the statement creates is named by this (see statements.statement_id)
+    openings: Mapping[str, Opening] = field(default_factory=dict)
 
     @staticmethod
-    def of(envelope: Envelope, statement: AnyStatement, signer_keyid: str) -> Submission:
+    def of(
+        envelope: Envelope,
+        statement: AnyStatement,
+        signer_keyid: str,
+        openings: Mapping[str, Opening] = _NO_OPENINGS,
+    ) -> Submission:
         digest = hashlib.sha256(envelope.canonical()).digest()
         return Submission(
-            envelope, statement, signer_keyid, digest, statement_id(payload_bytes(envelope))
+            envelope,
+            statement,
+            signer_keyid,
+            digest,
+            statement_id(payload_bytes(envelope)),
+            openings,
         )
 
 
@@ -206,6 +225,7 @@ class Sequencer:
         outcomes: list[_Outcome] = [None] * len(batch)
         note = ""
         new_entries: list[store.NewEntry] = []
+        new_openings: list[store.HeldOpening] = []
         new_nodes: list[tuple[int, int, bytes]] = []
         with self._write_transaction() as conn:
             size = store.tree_size(conn)
@@ -241,8 +261,11 @@ class Sequencer:
                         integrated_at,
                         sub.statement_id,
                         self._notice_period,
+                        self._signer.origin,
                     )
                     events = decide(view, sub.statement, ctx)
+                    if sub.openings:
+                        new_openings.extend(self._opening_rows(view, sub, index))
                 except StatementRejected as exc:
                     outcomes[pos] = exc
                     continue
@@ -269,6 +292,7 @@ class Sequencer:
                 outcomes[pos] = (index, entry)
             if new_entries:
                 store.insert_entries(conn, new_entries)
+                store.insert_openings(conn, new_openings)
                 store.insert_nodes(conn, new_nodes)
                 note = self._signer.sign_checkpoint(tree.size, tree.root())
                 store.insert_checkpoint(conn, tree.size, tree.root(), note, integrated_at)
@@ -280,6 +304,19 @@ class Sequencer:
         if self._on_commit and new_entries:
             self._on_commit(len(new_entries))
         return self._receipts(outcomes, tree.size, note, known)
+
+    @staticmethod
+    def _opening_rows(
+        view: projections.SqlView, sub: Submission, index: int
+    ) -> list[store.HeldOpening]:
+        signer = resolve_signer(view, sub.signer_keyid).party_id
+        readers = audience(view, sub.statement, signer)
+        return [
+            store.HeldOpening(
+                index, name, opening.salt, canonical_json(opening.value).decode(), readers
+            )
+            for name, opening in sub.openings.items()
+        ]
 
     def _receipts(
         self, outcomes: list[_Outcome], size: int, note: str, known: dict[NodeId, bytes]

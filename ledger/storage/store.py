@@ -6,6 +6,7 @@ perfect subtrees they need, and those are fetched in one query.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -13,7 +14,14 @@ from sqlalchemy import Connection, and_, func, insert, select, tuple_
 
 from ledger import merkle
 from ledger.merkle import CompactRange, NodeId
-from ledger.storage.schema import checkpoints, cosignatures, ledger_entries, merkle_nodes
+from ledger.privacy import Opening
+from ledger.storage.schema import (
+    checkpoints,
+    cosignatures,
+    ledger_entries,
+    merkle_nodes,
+    statement_openings,
+)
 
 # Keeps IN lists well under every driver's bound-parameter limit.
 _IN_CHUNK = 400
@@ -131,6 +139,68 @@ def insert_checkpoint(
 
 
 # --- entries ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HeldOpening:
+    """An opening as `statement_openings` keeps it, with the parties entitled to read it."""
+
+    index: int
+    field: str
+    salt: str
+    value: str  # canonical JSON
+    audience: tuple[str, ...]
+
+
+def insert_openings(conn: Connection, openings: Sequence[HeldOpening]) -> None:
+    if openings:
+        conn.execute(
+            insert(statement_openings),
+            [
+                {
+                    "entry_index": o.index,
+                    "field": o.field,
+                    "salt": o.salt,
+                    "value": o.value,
+                    "audience": json.dumps(o.audience),
+                }
+                for o in openings
+            ],
+        )
+
+
+def openings_range(conn: Connection, start: int, end: int) -> dict[int, dict[str, Opening]]:
+    """The openings held for entries [start, end), by entry index and field."""
+    found: dict[int, dict[str, Opening]] = {}
+    rows = conn.execute(
+        select(
+            statement_openings.c.entry_index,
+            statement_openings.c.field,
+            statement_openings.c.salt,
+            statement_openings.c.value,
+        ).where(statement_openings.c.entry_index >= start, statement_openings.c.entry_index < end)
+    )
+    for index, name, salt, value in rows:
+        found.setdefault(index, {})[name] = Opening(salt, json.loads(value))
+    return found
+
+
+def openings_of(conn: Connection, indices: Sequence[int]) -> list[HeldOpening]:
+    """The openings held for the entries `indices`, in entry and field order."""
+    found: list[HeldOpening] = []
+    for start in range(0, len(indices), _IN_CHUNK):
+        rows = conn.execute(
+            select(statement_openings).where(
+                statement_openings.c.entry_index.in_(indices[start : start + _IN_CHUNK])
+            )
+        )
+        for row in rows:
+            found.append(
+                HeldOpening(
+                    row.entry_index, row.field, row.salt, row.value, tuple(json.loads(row.audience))
+                )
+            )
+    return sorted(found, key=lambda o: (o.index, o.field))
 
 
 def insert_entries(conn: Connection, entries: Sequence[NewEntry]) -> None:

@@ -1,11 +1,17 @@
 // The web explorer's browser side: receipts checked with WebCrypto, sign-in with a key file, and
 // signed actions. Plain ES module, no build step, no dependency: it ships inside the package.
 //
-// Trust: the only things taken from the page are the log's verifier key and origin (the <meta>
-// tags) and the data to check. A receipt is "verified in your browser" only after the same checks
-// as ledger/receipts.py verify_receipt passed here: the checkpoint's Ed25519 signature by the log
+// Trust: receipts are checked against the log key pinned in this browser (localStorage), not the
+// one the page serves: pinned from a link (`#vkey=...`), pasted into the footer's panel, or taken
+// from the first page seen (trust on first use, and the footer says so). When the page's key
+// (<meta name="dl-log-vkey">) differs from the pinned one, the page warns and no receipt on it
+// verifies. Otherwise the page gives only the log's origin (<meta name="dl-origin">) and the data
+// to check. A receipt is "verified in your browser" only after the same checks as
+// ledger/receipts.py verify_receipt passed here: the checkpoint's Ed25519 signature by the pinned
 // key, its origin, the leaf hash recomputed from the entry bytes, the index the entry names, and
-// the RFC 6962 inclusion proof up to the signed root.
+// the RFC 6962 inclusion proof up to the signed root. (The script itself comes from the server:
+// pinning guards against a page whose key was swapped, not against a server that also rewrites
+// this script; see docs/explorer.md.)
 //
 // Private keys: a key file is read in the page (File.text), checked like ledger/keys.py does
 // (type, seed length, public key and keyid derived from the seed), imported into WebCrypto as a
@@ -41,6 +47,7 @@ const REASONS = {
     "receipt-malformed": "the receipt is malformed",
     "index-mismatch": "the receipt is for a different entry than the page shows",
     "vkey-malformed": "the page's log key is malformed",
+    "vkey-mismatch": "the page's log key differs from the key you pinned",
     "checkpoint-malformed": "the checkpoint is malformed",
     "checkpoint-signature": "the checkpoint is not signed by the log key",
     origin: "the checkpoint is for another log",
@@ -51,11 +58,13 @@ const REASONS = {
     inclusion: "inclusion proof does not match the checkpoint",
     "no-ed25519": "this browser lacks Ed25519",
     "no-webcrypto": "WebCrypto is unavailable (the page is not served over HTTPS)",
+    "no-storage": "this browser keeps no storage for this site",
   },
   zh: {
     "receipt-malformed": "收据格式有误",
     "index-mismatch": "收据与页面所示条目不符",
     "vkey-malformed": "页面上的日志公钥格式有误",
+    "vkey-mismatch": "页面上的日志公钥与您固定的公钥不同",
     "checkpoint-malformed": "检查点格式有误",
     "checkpoint-signature": "检查点未经日志密钥签名",
     origin: "检查点属于另一个日志",
@@ -66,6 +75,7 @@ const REASONS = {
     inclusion: "包含证明与检查点不符",
     "no-ed25519": "此浏览器不支持 Ed25519",
     "no-webcrypto": "WebCrypto 不可用（页面未通过 HTTPS 提供）",
+    "no-storage": "此浏览器不为本站保存数据",
   },
 };
 
@@ -90,6 +100,69 @@ const TEXT = {
     badField: (name, what) => `${name} must be ${what}`,
     wholeNumber: "a whole number",
     amount: "an amount with at most two decimals",
+    // pinned trust: the log key receipts are checked against
+    pinnedHow: {
+      "first-use": (date) => `pinned on first use on ${date}`,
+      link: (date) => `you pinned from a link on ${date}`,
+      pasted: (date) => `you pinned on ${date}`,
+      page: (date) => `you pinned from this page on ${date}`,
+    },
+    summaryAll: (n, key, how) =>
+      `${n === 1 ? "The receipt" : `All ${n} receipts`} on this page ${n === 1 ? "was" : "were"} ` +
+      `verified in your browser against the log key ${how} (${key}), ` +
+      "not against the server's word.",
+    summarySome: (v, n, key, how) =>
+      `${v} of ${n} receipts on this page were verified in your browser against the log key ` +
+      `${how} (${key}); the other ${n - v} were NOT verified.`,
+    summaryNone: (n, key, how) =>
+      `No receipt on this page was verified: ${n === 1 ? "its receipt" : `all ${n} receipts`} ` +
+      `failed the check in your browser against the log key ${how} (${key}).`,
+    summaryEmpty: (key, how) =>
+      `This page shows no receipt, so nothing on it was verified. The log key ${how} is ${key}.`,
+    summaryMismatch: (key, how) =>
+      `No receipt on this page was verified: the page's log key differs from the key ${how} ` +
+      `(${key}).`,
+    summaryUnpinned: (v, n, key, why) =>
+      (n === 0
+        ? "This page shows no receipt, so nothing on it was verified. "
+        : `${v} of ${n} receipts on this page were verified in your browser, but only against ` +
+          `the log key this page serves (${key}), so this rests on the server's word: `) +
+      (why === "no-storage"
+        ? "this browser keeps no storage for this site, so no key can be pinned."
+        : "you un-pinned the log key; the next page you open pins its key on first use."),
+    summaryNoKey: (reason) => `No receipt on this page was verified: ${reason}.`,
+    firstUseNote:
+      "This key was pinned on first use: compare it with the log's key from a source you trust " +
+      "(the operator, dataledger log key, a witness), or paste that one below.",
+    warningTitle: "Warning: this page's log key is not the one you pinned.",
+    warningBody: (pageKey, key, how) =>
+      `The page says the log key is ${pageKey}, but the key ${how} is ${key}. Every receipt on ` +
+      `this page is treated as NOT verified. If the log really changed its key, get the new key ` +
+      `from a source you trust and pin it in the panel at the foot of the page.`,
+    warningNoKey: (key, how) =>
+      `This page serves no usable log key, but the key ${how} is ${key}. Every receipt on this ` +
+      `page is treated as NOT verified.`,
+    offerTitle: "This link asks you to pin another log key.",
+    offerBody: (linkKey, key, how) =>
+      `The link names the log key ${linkKey}; the key ${how} is ${key}. ` +
+      "Pin the link's key only if you got the link from a source you trust.",
+    offerAccept: "Pin the link's key",
+    offerKeep: "Keep my pinned key",
+    linkKeyBad: (reason) => `The log key in this link was not pinned: ${reason}.`,
+    panelTitle: "Pinned log key",
+    panelPinned: (key, how) => `Receipts are checked against ${key}, ${how}.`,
+    panelNone: "No log key is pinned in this browser.",
+    panelNoStorage: "This browser keeps no storage for this site, so no key can be pinned.",
+    pasteLabel:
+      "Pin a log verifier key (the line GET /v1/log/key returns, from a source you trust)",
+    pinPasted: "Pin this key",
+    pinPage: "Pin the key this page serves",
+    unpin: "Un-pin",
+    pinnedNow: (key) => `pinned ${key}; the receipts on this page were checked again`,
+    unpinnedNow: "un-pinned: the next page you open pins its key on first use",
+    pinBad: (reason) => `not pinned: ${reason}`,
+    notAVkey: "this is not a log verifier key (<name>+<key id>+<key>)",
+    panelServed: "This page serves the log key",
   },
   zh: {
     verifying: "正在您的浏览器中验证……",
@@ -111,6 +184,62 @@ const TEXT = {
     badField: (name, what) => `${name} 必须是${what}`,
     wholeNumber: "整数",
     amount: "最多两位小数的金额",
+    pinnedHow: {
+      "first-use": (date) => `于 ${date} 首次访问时固定`,
+      link: (date) => `由您于 ${date} 通过链接固定`,
+      pasted: (date) => `由您于 ${date} 固定`,
+      page: (date) => `由您于 ${date} 从本页固定`,
+    },
+    summaryAll: (n, key, how) =>
+      `本页${n === 1 ? "的收据" : `全部 ${n} 份收据`}已在您的浏览器中使用${how}的日志公钥（${key}）验证，` +
+      `无需信任服务器的说法。`,
+    summarySome: (v, n, key, how) =>
+      `本页 ${n} 份收据中有 ${v} 份已在您的浏览器中使用${how}的日志公钥（${key}）验证；` +
+      `其余 ${n - v} 份未通过验证。`,
+    summaryNone: (n, key, how) =>
+      `本页没有收据通过验证：${n === 1 ? "其收据" : `全部 ${n} 份收据`}` +
+      `未通过您的浏览器使用${how}的日志公钥（${key}）所做的验证。`,
+    summaryEmpty: (key, how) => `本页没有收据，因此未验证任何内容。${how}的日志公钥为 ${key}。`,
+    summaryMismatch: (key, how) =>
+      `本页没有收据通过验证：页面上的日志公钥与${how}的公钥（${key}）不同。`,
+    summaryUnpinned: (v, n, key, why) =>
+      (n === 0
+        ? "本页没有收据，因此未验证任何内容。"
+        : `本页 ${n} 份收据中有 ${v} 份已在您的浏览器中验证，但所用的只是本页提供的日志公钥` +
+          `（${key}），因此结果取决于服务器的说法：`) +
+      (why === "no-storage"
+        ? "此浏览器不为本站保存数据，无法固定公钥。"
+        : "您已取消固定日志公钥；您打开的下一个页面将在首次访问时固定其公钥。"),
+    summaryNoKey: (reason) => `本页没有收据通过验证：${reason}。`,
+    firstUseNote:
+      "此公钥是首次访问时固定的：请与您信任的来源（运营方、dataledger log key、见证者）" +
+      "提供的日志公钥核对，或在下方粘贴该公钥。",
+    warningTitle: "警告：本页的日志公钥不是您固定的公钥。",
+    warningBody: (pageKey, key, how) =>
+      `页面声称日志公钥为 ${pageKey}，但${how}的公钥为 ${key}。本页所有收据均视为未通过验证。` +
+      `如果日志确实更换了公钥，请从您信任的来源获取新公钥，并在页面底部的面板中固定。`,
+    warningNoKey: (key, how) =>
+      `本页未提供可用的日志公钥，而${how}的公钥为 ${key}。本页所有收据均视为未通过验证。`,
+    offerTitle: "此链接要求您固定另一个日志公钥。",
+    offerBody: (linkKey, key, how) =>
+      `链接给出的日志公钥为 ${linkKey}；${how}的公钥为 ${key}。` +
+      `只有当链接来自您信任的来源时，才固定链接中的公钥。`,
+    offerAccept: "固定链接中的公钥",
+    offerKeep: "保留已固定的公钥",
+    linkKeyBad: (reason) => `未固定此链接中的日志公钥：${reason}。`,
+    panelTitle: "已固定的日志公钥",
+    panelPinned: (key, how) => `收据将使用 ${key} 验证（${how}）。`,
+    panelNone: "此浏览器尚未固定日志公钥。",
+    panelNoStorage: "此浏览器不为本站保存数据，因此无法固定公钥。",
+    pasteLabel: "固定日志验证公钥（即 GET /v1/log/key 返回的一行，请从您信任的来源获取）",
+    pinPasted: "固定此公钥",
+    pinPage: "固定本页提供的公钥",
+    unpin: "取消固定",
+    pinnedNow: (key) => `已固定 ${key}；本页收据已重新验证`,
+    unpinnedNow: "已取消固定：您打开的下一个页面将在首次访问时固定其公钥",
+    pinBad: (reason) => `未固定：${reason}`,
+    notAVkey: "这不是日志验证公钥（<名称>+<密钥编号>+<公钥>）",
+    panelServed: "本页提供的日志公钥为",
   },
 };
 
@@ -359,8 +488,11 @@ export async function noteKeyId(name, publicKey) {
   return (await sha256(concat(utf8(name), new Uint8Array([0x0a, 0x01]), publicKey))).slice(0, 4);
 }
 
-/** Parse a verifier key `<name>+<hex key id>+<base64(0x01 || public key)>`; check its key id. */
-export async function parseVkey(vkey) {
+/**
+ * Read a verifier key `<name>+<hex key id>+<base64(0x01 || public key)>` and check its key id,
+ * without importing it: {name, keyId, publicKey, vkey (canonical spelling), label (name+id)}.
+ */
+export async function vkeyParts(vkey) {
   const fail = (detail) => new CheckFailed("vkey-malformed", detail);
   if (typeof vkey !== "string") throw fail("no log key on the page");
   const parts = splitN(vkey.trim(), "+", 3);
@@ -377,7 +509,19 @@ export async function parseVkey(vkey) {
   if (!equalBytes(keyId, await noteKeyId(name, publicKey))) {
     throw fail("key id does not match name and public key");
   }
-  return { name, keyId, publicKey, cryptoKey: await importVerifyKey(publicKey, "vkey-malformed") };
+  const label = `${name}+${bytesToHex(keyId)}`;
+  return { name, keyId, publicKey, label, vkey: `${label}+${b64encode(raw)}` };
+}
+
+/** Whether two verifier keys (from vkeyParts) are the same key. */
+export function sameVkey(a, b) {
+  return a.name === b.name && equalBytes(a.keyId, b.keyId) && equalBytes(a.publicKey, b.publicKey);
+}
+
+/** Parse a verifier key (see vkeyParts) and import it for verifying: adds `cryptoKey`. */
+export async function parseVkey(vkey) {
+  const parts = await vkeyParts(vkey);
+  return { ...parts, cryptoKey: await importVerifyKey(parts.publicKey, "vkey-malformed") };
 }
 
 function parseSignatureLine(line) {
@@ -626,9 +770,42 @@ function randomHex(bytes) {
   return bytesToHex(crypto.getRandomValues(new Uint8Array(bytes)));
 }
 
-/** A statement of `kind` issued now, with a fresh 16-byte nonce (api/client.py new_statement). */
-export function newStatement(kind, fields = {}) {
-  return { kind, issued_at: rfc3339(new Date()), nonce: randomHex(16), ...fields };
+/**
+ * A statement of `kind` for this page's log (its origin, <meta name="dl-origin">), issued now,
+ * with a fresh 16-byte nonce (api/client.py new_statement).
+ */
+export function newStatement(kind, fields = {}, origin = metaContent("dl-origin")) {
+  return { kind, issued_at: rfc3339(new Date()), nonce: randomHex(16), origin, ...fields };
+}
+
+/**
+ * The commitment to a private value (ledger/privacy.py commit): lowercase hex SHA-256 over
+ * "dataledger/commitment/v1" LF kind LF field LF, the 32-byte salt, and the canonical JSON value.
+ */
+export async function commitValue(kind, field, salt, value) {
+  const head = utf8(`dataledger/commitment/v1\n${kind}\n${field}\n`);
+  return bytesToHex(await sha256(concat(head, salt, utf8(canonicalJson(value)))));
+}
+
+/**
+ * Replace the private fields of a statement (`privateFields`, from the form's data-private,
+ * which the server renders from ledger.privacy) by commitments, each with a fresh salt; the
+ * openings go beside the envelope, never into the signed bytes (ledger/privacy.py seal).
+ */
+export async function sealStatement(statement, privateFields) {
+  const sealed = { ...statement };
+  const openings = {};
+  const commitments = {};
+  for (const field of privateFields) {
+    if (!(field in sealed)) continue;
+    const value = sealed[field];
+    delete sealed[field];
+    const salt = crypto.getRandomValues(new Uint8Array(32));
+    commitments[field] = await commitValue(statement.kind, field, salt, value);
+    openings[field] = { salt: bytesToHex(salt), value };
+  }
+  if (privateFields.length) sealed.commitments = commitments;
+  return { statement: sealed, openings };
 }
 
 /** The id a statement gives what it creates: 32 hex digits of SHA-256 over the payload bytes. */
@@ -742,11 +919,410 @@ function metaContent(name) {
   return meta ? meta.getAttribute("content") : null;
 }
 
-let pageVerifier = null;
+// --- the page: the pinned log key --------------------------------------------------------------
+//
+// Receipts are checked against a log key pinned in this browser (localStorage, so per site),
+// never against the key the page serves once a key is pinned: a server that swapped the page's
+// key for its own would otherwise vouch for itself. A key is pinned from a link's fragment
+// (`#vkey=<url-encoded vkey>`), pasted into the panel in the footer, or, when nothing is pinned
+// yet, taken from the first page seen (trust on first use, and the page says so). When the
+// page's key differs from the pinned one, the page warns and every receipt on it fails with
+// "vkey-mismatch". A link never replaces a pin silently: the page asks first.
 
-function receiptVerifier() {
-  pageVerifier ??= makeReceiptVerifier(metaContent("dl-log-vkey"), metaContent("dl-origin"));
-  return pageVerifier;
+const PIN_STORAGE_KEY = "dataledger.pinned-log-key";
+const PIN_HOWS = ["first-use", "link", "pasted", "page"];
+
+function pinStorage() {
+  try {
+    const store = globalThis.localStorage;
+    store?.getItem(PIN_STORAGE_KEY); // throws where storage is disabled
+    return store || null;
+  } catch {
+    return null;
+  }
+}
+
+/** The pinned log key as stored, {vkey, pinnedAt, how}, or null when none (readable) is. */
+export function readPin() {
+  const store = pinStorage();
+  if (!store) return null;
+  let pin;
+  try {
+    pin = JSON.parse(store.getItem(PIN_STORAGE_KEY) || "null");
+  } catch {
+    return null;
+  }
+  const ok =
+    isPlainObject(pin) &&
+    typeof pin.vkey === "string" &&
+    typeof pin.pinnedAt === "string" &&
+    PIN_HOWS.includes(pin.how);
+  return ok ? { vkey: pin.vkey, pinnedAt: pin.pinnedAt, how: pin.how } : null;
+}
+
+/** Check `vkey` and pin it in this browser; `how`: "pasted", "link", "page" or "first-use". */
+export async function pinVkey(vkey, how = "pasted") {
+  if (!PIN_HOWS.includes(how)) throw new Error(`unknown way of pinning: ${how}`);
+  const parts = await vkeyParts(vkey);
+  const store = pinStorage();
+  if (!store) throw new CheckFailed("no-storage");
+  const pin = { vkey: parts.vkey, pinnedAt: new Date().toISOString(), how };
+  try {
+    store.setItem(PIN_STORAGE_KEY, JSON.stringify(pin));
+  } catch (err) {
+    throw new CheckFailed("no-storage", String(err?.name || err));
+  }
+  return pin;
+}
+
+/** Forget the pinned log key. */
+export function unpinVkey() {
+  pinStorage()?.removeItem(PIN_STORAGE_KEY);
+}
+
+/** The `vkey=` part of the address's fragment, decoded, or null. */
+function fragmentVkey() {
+  for (const part of window.location.hash.replace(/^#/, "").split("&")) {
+    if (!part.startsWith("vkey=")) continue;
+    try {
+      return decodeURIComponent(part.slice(5));
+    } catch {
+      return part.slice(5);
+    }
+  }
+  return null;
+}
+
+/** Take `vkey=` out of the address bar once it has been dealt with (kept: the rest). */
+function dropFragmentVkey() {
+  const rest = window.location.hash
+    .replace(/^#/, "")
+    .split("&")
+    .filter((part) => part && !part.startsWith("vkey="));
+  const { pathname, search } = window.location;
+  try {
+    const hash = rest.length ? `#${rest.join("&")}` : "";
+    history.replaceState(history.state, "", pathname + search + hash);
+  } catch {
+    // an opaque or sandboxed page: leave the address as it is
+  }
+}
+
+let trustPromise = null;
+let autoPin = true; // off once the person un-pins on this page
+
+/** What this page's receipts are checked against (resolved once per page, or per pin change). */
+async function resolveTrust() {
+  const served = metaContent("dl-log-vkey");
+  const state = {
+    served,
+    page: null, // the served key, checked
+    pageError: null,
+    pin: null, // {vkey, pinnedAt, how}
+    pinParts: null,
+    offer: null, // a link's key that differs from the pin: pinned only if the person says so
+    linkError: null,
+    canStore: pinStorage() !== null,
+    mismatch: false,
+  };
+  try {
+    state.page = await vkeyParts(served);
+  } catch (err) {
+    state.pageError = err;
+  }
+  const stored = readPin();
+  if (stored) {
+    try {
+      state.pinParts = await vkeyParts(stored.vkey);
+      state.pin = stored;
+    } catch {
+      // unreadable: as if nothing were pinned
+    }
+  }
+  const linked = fragmentVkey();
+  if (linked !== null) {
+    try {
+      const parts = await vkeyParts(linked);
+      if (!state.pin) {
+        state.pin = await pinVkey(parts.vkey, "link");
+        state.pinParts = parts;
+        dropFragmentVkey();
+      } else if (sameVkey(parts, state.pinParts)) {
+        dropFragmentVkey();
+      } else {
+        state.offer = parts;
+      }
+    } catch (err) {
+      state.linkError = err;
+      dropFragmentVkey();
+    }
+  }
+  if (!state.pin && state.page && state.canStore && autoPin) {
+    try {
+      state.pin = await pinVkey(state.page.vkey, "first-use");
+      state.pinParts = state.page;
+    } catch {
+      // storage refused the write: checked against the served key, and the footer says so
+    }
+  }
+  state.mismatch = state.pin !== null && !(state.page && sameVkey(state.page, state.pinParts));
+  const origin = metaContent("dl-origin");
+  if (state.mismatch) {
+    const served = state.page ? state.page.label : "no usable log key";
+    const detail = `the page serves ${served}, you pinned ${state.pinParts.label}`;
+    state.verifier = {
+      async verify() {
+        throw new CheckFailed("vkey-mismatch", detail);
+      },
+    };
+  } else {
+    state.verifier = makeReceiptVerifier(state.pin ? state.pin.vkey : served, origin);
+  }
+  return state;
+}
+
+function pageTrust() {
+  trustPromise ??= resolveTrust();
+  return trustPromise;
+}
+
+/** Check a receipt as this page does: against the pinned key (see above); throws CheckFailed. */
+export async function verifyOnPage(receipt) {
+  return (await pageTrust()).verifier.verify(receipt);
+}
+
+function formatDate(iso) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  try {
+    return new Intl.DateTimeFormat(pageLang() === "zh" ? "zh-CN" : "en-GB", {
+      dateStyle: "long",
+      timeStyle: "short",
+    }).format(date);
+  } catch {
+    return iso.slice(0, 16).replace("T", " ");
+  }
+}
+
+function pinnedHow(pin) {
+  return text().pinnedHow[pin.how](formatDate(pin.pinnedAt));
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value !== null && value !== undefined && value !== false) node.setAttribute(name, value);
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+/** The footer's sentence: what was checked against what, counted. */
+function summaryText(state, results) {
+  const t = text();
+  const n = results.length;
+  const v = results.filter(Boolean).length;
+  if (state.mismatch) return t.summaryMismatch(state.pinParts.label, pinnedHow(state.pin));
+  if (state.pin) {
+    const key = state.pinParts.label;
+    const how = pinnedHow(state.pin);
+    if (n === 0) return t.summaryEmpty(key, how);
+    if (v === n) return t.summaryAll(n, key, how);
+    if (v === 0) return t.summaryNone(n, key, how);
+    return t.summarySome(v, n, key, how);
+  }
+  if (!state.page) return t.summaryNoKey(reasonText(state.pageError?.code || "vkey-malformed"));
+  const why = state.canStore && !autoPin ? "unpinned" : "no-storage";
+  return t.summaryUnpinned(v, n, state.page.label, why);
+}
+
+function summaryState(state, results) {
+  if (state.mismatch) return "mismatch";
+  if (!state.pin) return "unpinned";
+  const v = results.filter(Boolean).length;
+  if (results.length === 0) return "empty";
+  return v === results.length ? "verified" : v === 0 ? "failed" : "partial";
+}
+
+function renderSummary(state, results) {
+  const node = document.getElementById("dl-trust-summary");
+  if (!node) return;
+  node.textContent = summaryText(state, results);
+  node.dataset.state = summaryState(state, results);
+  node.dataset.verified = String(results.filter(Boolean).length);
+  node.dataset.receipts = String(results.length);
+  if (state.pin) {
+    node.dataset.pinnedKey = state.pinParts.label;
+    node.dataset.pinnedHow = state.pin.how;
+    node.dataset.pinnedAt = state.pin.pinnedAt;
+  } else {
+    for (const name of ["pinnedKey", "pinnedHow", "pinnedAt"]) delete node.dataset[name];
+  }
+}
+
+function topSlot() {
+  return document.querySelector("main") || document.body;
+}
+
+/** The warning when the page's key is not the pinned one, and a link's offer to re-pin. */
+function renderNotices(state) {
+  const t = text();
+  for (const id of ["dl-trust-warning", "dl-trust-offer", "dl-trust-link"]) {
+    document.getElementById(id)?.remove();
+  }
+  const notices = [];
+  if (state.mismatch) {
+    const how = pinnedHow(state.pin);
+    const body = state.page
+      ? t.warningBody(state.page.label, state.pinParts.label, how)
+      : t.warningNoKey(state.pinParts.label, how);
+    const panel = document.getElementById("dl-trust")
+      ? el("a", { href: "#dl-trust", class: "dl-trust-jump" }, t.panelTitle)
+      : null;
+    notices.push(
+      el(
+        "div",
+        { id: "dl-trust-warning", class: "dl-trust-warning", role: "alert" },
+        el("p", { class: "dl-trust-warning-title" }, el("strong", {}, t.warningTitle)),
+        el("p", {}, body, panel ? " " : null, panel),
+      ),
+    );
+  }
+  if (state.offer) {
+    const accept = el("button", { type: "button", "data-trust": "accept-link" }, t.offerAccept);
+    const keep = el("button", { type: "button", "data-trust": "keep-pin" }, t.offerKeep);
+    accept.addEventListener("click", () =>
+      changePin(() => pinVkey(state.offer.vkey, "link"), state.offer.label),
+    );
+    keep.addEventListener("click", () => {
+      dropFragmentVkey();
+      changePin(null);
+    });
+    notices.push(
+      el(
+        "section",
+        { id: "dl-trust-offer", class: "dl-trust-offer", "aria-labelledby": "dl-trust-offer-h" },
+        el("p", { id: "dl-trust-offer-h" }, el("strong", {}, t.offerTitle)),
+        el("p", {}, t.offerBody(state.offer.label, state.pinParts.label, pinnedHow(state.pin))),
+        el("p", { class: "dl-trust-buttons" }, accept, " ", keep),
+      ),
+    );
+  }
+  if (state.linkError) {
+    const code = state.linkError.code;
+    const reason = code === "vkey-malformed" ? t.notAVkey : reasonText(code || "vkey-malformed");
+    notices.push(
+      el("p", { id: "dl-trust-link", class: "dl-note", role: "status" }, t.linkKeyBad(reason)),
+    );
+  }
+  topSlot().prepend(...notices);
+}
+
+/** The panel in the footer: the pinned key, and forms to pin another or un-pin. */
+function renderPanel(state) {
+  const footer = document.querySelector("footer.dl-footer");
+  if (!footer) return;
+  const t = text();
+  const old = document.getElementById("dl-trust");
+  const status = el("p", { class: "dl-trust-status", role: "status", "aria-live": "polite" });
+  if (old) status.textContent = old.querySelector(".dl-trust-status")?.textContent || "";
+  const facts = [];
+  if (state.pin) {
+    const pinned = t.panelPinned(state.pinParts.label, pinnedHow(state.pin));
+    facts.push(el("p", { class: "dl-trust-pinned" }, pinned));
+    facts.push(el("p", {}, el("code", { class: "dl-id" }, state.pin.vkey)));
+    if (state.pin.how === "first-use") facts.push(el("p", { class: "dl-small" }, t.firstUseNote));
+  } else {
+    const none = state.canStore ? t.panelNone : t.panelNoStorage;
+    facts.push(el("p", { class: "dl-trust-pinned" }, none));
+  }
+  if (state.page && (!state.pin || state.mismatch)) {
+    facts.push(el("p", {}, t.panelServed, " ", el("code", { class: "dl-id" }, state.page.vkey)));
+  }
+  const input = el("input", {
+    id: "dl-trust-vkey",
+    name: "vkey",
+    type: "text",
+    autocomplete: "off",
+    spellcheck: "false",
+    required: "",
+  });
+  const form = el(
+    "form",
+    { class: "dl-trust-form", id: "dl-trust-form" },
+    el("p", { class: "dl-field" }, el("label", { for: "dl-trust-vkey" }, t.pasteLabel), input),
+    el("p", {}, el("button", { type: "submit" }, t.pinPasted)),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    changePin(() => pinVkey(input.value, "pasted"));
+  });
+  const buttons = el("p", { class: "dl-trust-buttons" });
+  if (state.canStore && state.page && (!state.pin || state.mismatch)) {
+    const pinPage = el("button", { type: "button", "data-trust": "pin-page" }, t.pinPage);
+    pinPage.addEventListener("click", () => changePin(() => pinVkey(state.page.vkey, "page")));
+    buttons.append(pinPage, " ");
+  }
+  if (state.pin) {
+    const unpin = el("button", { type: "button", "data-trust": "unpin" }, t.unpin);
+    unpin.addEventListener("click", () => {
+      unpinVkey();
+      autoPin = false;
+      changePin(null, null, t.unpinnedNow);
+    });
+    buttons.append(unpin);
+  }
+  const panel = el(
+    "details",
+    { id: "dl-trust", class: "dl-trust", open: old?.open || state.mismatch ? "" : null },
+    el(
+      "summary",
+      {},
+      t.panelTitle,
+      state.pin ? ": " : null,
+      state.pin ? el("code", {}, state.pinParts.label) : null,
+    ),
+    ...facts,
+    state.canStore ? form : null,
+    buttons.childNodes.length ? buttons : null,
+    status,
+  );
+  if (old) old.replaceWith(panel);
+  else footer.append(panel);
+}
+
+let changing = Promise.resolve();
+
+/** Apply a change of pin (`action`, may be null), then check the page's receipts again. */
+function changePin(action, label = null, message = null) {
+  changing = changing.then(async () => {
+    const t = text();
+    let note = message;
+    try {
+      const pin = action ? await action() : null;
+      if (pin && !message) note = t.pinnedNow(label || (await vkeyParts(pin.vkey)).label);
+      if (pin) autoPin = true;
+    } catch (err) {
+      const code = err instanceof CheckFailed ? err.code : null;
+      const reason = code === "vkey-malformed" ? t.notAVkey : code ? reasonText(code) : null;
+      note = t.pinBad(reason || String(err?.message || err));
+    }
+    trustPromise = null;
+    await refreshTrust();
+    const status = document.querySelector("#dl-trust .dl-trust-status");
+    if (status && note) status.textContent = note;
+  });
+  return changing;
+}
+
+/** Resolve what to trust, check every receipt against it, and say so. */
+async function refreshTrust() {
+  const state = await pageTrust();
+  renderPanel(state);
+  renderNotices(state);
+  const results = await checkReceipts();
+  renderSummary(state, results);
+  return results;
 }
 
 function setStatus(node, message, state) {
@@ -784,7 +1360,7 @@ export async function checkReceiptElement(element) {
     if (shown !== undefined && shown !== "" && String(receipt?.index) !== shown) {
       throw new CheckFailed("index-mismatch", `page shows ${shown}, receipt is ${receipt?.index}`);
     }
-    await receiptVerifier().verify(receipt);
+    await verifyOnPage(receipt);
     element.dataset.verified = "true";
     delete element.dataset.verifyError;
     setStatus(status, text().verified, "verified");
@@ -1021,13 +1597,15 @@ async function submitAction(form, keyInput) {
       return;
     }
     setStatus(status, t.signing, "pending");
-    const { envelope, payload } = await signStatement(key, newStatement(kind, fields));
+    const privateFields = (form.dataset.private || "").split(",").filter(Boolean);
+    const sealed = await sealStatement(newStatement(kind, fields), privateFields);
+    const { envelope, payload } = await signStatement(key, sealed.statement);
     const id = await statementId(payload);
-    const receipt = await postJson(endpoint, canonicalJson(envelope));
+    const receipt = await postJson(endpoint, canonicalJson({ envelope, openings: sealed.openings }));
     status.dataset.index = String(receipt?.index ?? "");
     status.dataset.id = id;
     try {
-      await receiptVerifier().verify(receipt);
+      await verifyOnPage(receipt);
       form.dataset.result = "verified";
       setStatus(status, t.recorded(receipt.index, id), "verified");
       const link = document.createElement("a");
@@ -1059,11 +1637,11 @@ function enhanceActions(root = document) {
 
 // --- start --------------------------------------------------------------------------------------------
 
-/** Enhance the page: check every receipt, wire sign-in and signed actions. */
+/** Enhance the page: wire sign-in and actions, check every receipt against the pinned key. */
 export function start() {
   enhanceSignIn();
   enhanceActions();
-  return checkReceipts();
+  return refreshTrust();
 }
 
 /** Resolves when the page's receipts are checked (for tests and for scripts that wait). */
