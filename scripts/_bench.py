@@ -144,6 +144,19 @@ def free_port() -> int:
 BENCH_ORIGIN = "bench.dataledger.local/log"
 
 
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    """Wait until `url`/healthz answers 200; RuntimeError if `proc` exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited early (status {proc.returncode})")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"server not healthy after {timeout} s")
+
+
 class Server:
     """`dataledger serve` as a subprocess on 127.0.0.1; a context manager that always stops it."""
 
@@ -192,16 +205,11 @@ class Server:
         return self
 
     def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + self._startup_timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited early; see {self.log_path}:\n{self.tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise RuntimeError(f"server not healthy after {self._startup_timeout} s:\n{self.tail()}")
+        assert self.proc is not None
+        try:
+            wait_healthy(self.url, self.proc, self._startup_timeout)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}; see {self.log_path}:\n{self.tail()}") from None
 
     def tail(self, lines: int = 20) -> str:
         try:

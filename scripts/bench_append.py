@@ -161,6 +161,32 @@ def _start_py_spy(
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def run_noop(work: Workload, workers: int, args: argparse.Namespace) -> dict[str, Any]:
+    """The same client and bodies against the do-nothing Litestar handler (scripts/noop_app.py)
+    under the same ASGI server: the ceiling the service is compared with."""
+    port = _bench.free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [
+        sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).resolve().parent),
+        "noop_app:app", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _bench.wait_healthy(url, proc)
+        drive(args.client, url, work.warmup, min(args.concurrency, len(work.warmup) or 1), None)
+        load = drive(args.client, url, work.timed, args.concurrency, args.duration, work.path)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    lat = _bench.latency_summary_ms(load.latencies)
+    return {
+        "appends/s": load.statuses.get(201, 0) / load.elapsed,
+        "p99_ms": lat["p99_ms"],
+        "non201": sum(n for s, n in load.statuses.items() if s != 201),
+    }
+
+
 @dataclass
 class Workload:
     """What is appended: `warmup` bodies to /v1/parties first (untimed), then `timed` to `path`."""
@@ -292,6 +318,11 @@ def main() -> None:
         help="party: party.register (no private field); openings: asset.register without and "
         "with its three private fields, side by side, to measure what openings cost",
     )
+    parser.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="skip the do-nothing Litestar handler run beside each configuration",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = parser.parse_args()
     if args.count is None and args.duration is None:
@@ -318,6 +349,11 @@ def main() -> None:
             flush=True,
         )
         row = run_one(db, workers, work, args)
+        if not args.no_baseline:
+            noop = run_noop(work, workers, args)
+            row["noop/s"] = noop["appends/s"]
+            row["x_noop"] = row["appends/s"] / noop["appends/s"] if noop["appends/s"] else 0.0
+            row["noop_p99"] = noop["p99_ms"]
         if row["pool_exhausted"]:
             print(
                 "  warning: ran out of pre-signed envelopes before the deadline; raise --pregen",
@@ -335,6 +371,7 @@ def main() -> None:
         "conc",
         "sent",
         "appends/s",
+        *(() if args.no_baseline else ("noop/s", "x_noop", "noop_p99")),
         "p50_ms",
         "p99_ms",
         "non201",

@@ -129,6 +129,7 @@ class Sequencer:
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._tree: CompactRange | None = None  # cached frontier of the committed tree
+        self._key_parties: dict[str, str] = {}  # keyid -> party id (see _party_of)
         self.stats = BatchStats()
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -305,18 +306,27 @@ class Sequencer:
             self._on_commit(len(new_entries))
         return self._receipts(outcomes, tree.size, note, known)
 
-    @staticmethod
     def _opening_rows(
-        view: projections.SqlView, sub: Submission, index: int
+        self, view: projections.SqlView, sub: Submission, index: int
     ) -> list[store.HeldOpening]:
-        signer = resolve_signer(view, sub.signer_keyid).party_id
-        readers = audience(view, sub.statement, signer)
+        readers = audience(view, sub.statement, self._party_of(view, sub.signer_keyid))
         return [
             store.HeldOpening(
                 index, name, opening.salt, canonical_json(opening.value).decode(), readers
             )
             for name, opening in sub.openings.items()
         ]
+
+    def _party_of(self, view: projections.SqlView, keyid: str) -> str:
+        """The party a (decided) signer key belongs to. A key never changes hands, so the answer
+        is cached for good: no query per statement."""
+        party = self._key_parties.get(keyid)
+        if party is None:
+            party = resolve_signer(view, keyid).party_id
+            if len(self._key_parties) >= 100_000:
+                self._key_parties.clear()
+            self._key_parties[keyid] = party
+        return party
 
     def _receipts(
         self, outcomes: list[_Outcome], size: int, note: str, known: dict[NodeId, bytes]

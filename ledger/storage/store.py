@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, func, insert, select, tuple_
+from sqlalchemy import Connection, and_, func, insert, select
 
 from ledger import merkle
 from ledger.merkle import CompactRange, NodeId
@@ -257,16 +257,23 @@ def indices_by_envelope_hash(conn: Connection, hashes: Sequence[bytes]) -> dict[
 
 
 def used_nonces(conn: Connection, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of the (signer keyid, nonce) pairs the log already holds.
+
+    Two plain IN lists, not a row-value IN: SQLite scans the whole table for `(a, b) IN (...)`,
+    but searches the (signer_keyid, nonce) unique index for `a IN (...) AND b IN (...)`. The
+    cross product may match a pair that was not asked for; it is filtered out here.
+    """
+    wanted = set(pairs)
     found: set[tuple[str, str]] = set()
     for start in range(0, len(pairs), _IN_CHUNK):
+        chunk = pairs[start : start + _IN_CHUNK]
         rows = conn.execute(
             select(ledger_entries.c.signer_keyid, ledger_entries.c.nonce).where(
-                tuple_(ledger_entries.c.signer_keyid, ledger_entries.c.nonce).in_(
-                    pairs[start : start + _IN_CHUNK]
-                )
+                ledger_entries.c.signer_keyid.in_({k for k, _ in chunk}),
+                ledger_entries.c.nonce.in_({n for _, n in chunk}),
             )
         )
-        found.update((k, n) for k, n in rows)
+        found.update((k, n) for k, n in rows if (k, n) in wanted)
     return found
 
 
