@@ -241,6 +241,7 @@ def test_every_kind_concurrently_on_several_workers(
         settings = Settings(
             data_dir=data_dir,
             database_url=database_url,
+            notice_period_seconds=2,  # every process on a log shares its rules' settings
             certify_interval_seconds=0,
         )
         service = build_service(settings)

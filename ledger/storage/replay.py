@@ -14,32 +14,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import msgspec
 from sqlalchemy import Connection, Engine, Table, Text, select
 
-from ledger import dsse
-from ledger.entries import decode_entry
-from ledger.errors import LedgerError
-from ledger.privacy import Opening
-from ledger.rules import decide
-from ledger.state import Context, KeyRecord
-from ledger.statements import (
-    Statement,
-    decode_statement,
-    is_text_field,
-    open_statement,
-    statement_id,
-)
+from ledger.fold import FoldError, decide_entry
+from ledger.state import KeyRecord
 from ledger.storage import projections, store
 from ledger.storage.schema import PROJECTION_TABLES
 
 PAGE = 1000
 
 
-class ReplayError(LedgerError):
-    """An entry that the rules refuse on replay: the log and the rules disagree."""
-
-    code = "replay-refused"
+ReplayError = FoldError  # an entry the rules refuse on replay: the log and the rules disagree
 
 
 @dataclass(frozen=True)
@@ -95,63 +80,22 @@ def replay(
                 page = store.entries_range(src, start, min(PAGE, size - start))
                 openings = store.openings_range(src, start, start + len(page))
             for stored in page:
-                replay_one = _Replayed(stored.index, origin, notice_period, unopened)
-                replay_one.apply(dst, view, stored.entry, openings.get(stored.index, {}))
+                decided = decide_entry(
+                    view,
+                    stored.index,
+                    stored.entry,
+                    openings.get(stored.index, {}),
+                    origin=origin,
+                    notice_period=notice_period,
+                )
+                unopened.extend((stored.index, name) for name in decided.erased)
+                meta = projections.EntryMeta(stored.index, decided.integrated_at)
+                for event in decided.events:
+                    projections.apply(dst, event, meta)
             done += len(page)
             if progress:
                 progress(len(page))
     return ReplayReport(done, unopened)
-
-
-@dataclass
-class _Replayed:
-    index: int
-    origin: str
-    notice_period: timedelta
-    unopened: list[tuple[int, str]]
-
-    def apply(
-        self,
-        conn: Connection,
-        view: projections.SqlView,
-        entry_bytes: bytes,
-        openings: dict[str, Opening],
-    ) -> None:
-        index = self.index
-        try:
-            entry = decode_entry(entry_bytes)
-            payload = dsse.payload_bytes(entry.envelope)
-            sealed = decode_statement(payload)
-            statement = open_statement(sealed, openings, erased=self._erased(sealed, openings))
-            signer = entry.envelope.signatures[0].keyid
-            ctx = Context(
-                signer,
-                index,
-                entry.integrated_at,
-                statement_id(payload),
-                self.notice_period,
-                self.origin,
-            )
-            events = decide(view, statement, ctx)
-        except LedgerError as exc:
-            raise ReplayError(f"entry {index}: {exc.message}") from exc
-        meta = projections.EntryMeta(index, entry.integrated_at)
-        for event in events:
-            projections.apply(conn, event, meta)
-
-    def _erased(self, sealed: Statement, openings: dict[str, Opening]) -> frozenset[str]:
-        """The committed text fields whose openings were erased: replayed as a placeholder (the
-        rules never need the words of a reason or grounds). Any other missing opening stays
-        missing, and `open_statement` refuses it."""
-        commitments = getattr(sealed, "commitments", None)
-        if commitments is None:
-            return frozenset()
-        erased = set()
-        for name, commitment in msgspec.structs.asdict(commitments).items():
-            if commitment is not None and name not in openings and is_text_field(sealed.kind, name):
-                self.unopened.append((self.index, name))
-                erased.add(name)
-        return frozenset(erased)
 
 
 def compare(live: Engine, rebuilt: Engine, *, limit: int = 50) -> list[Difference]:

@@ -30,14 +30,16 @@ from ledger.dsse import Envelope, payload_bytes
 from ledger.encoding import canonical_json, format_rfc3339_utc
 from ledger.entries import encode_entry
 from ledger.errors import StatementRejected
+from ledger.fold import decide_entry
 from ledger.logsigner import LogSigner
+from ledger.memory import MemoryState
 from ledger.merkle import CompactRange, NodeId
 from ledger.privacy import Opening
 from ledger.receipts import Receipt, make_receipt
 from ledger.rules import decide
 from ledger.rules.audience import audience
 from ledger.rules.common import resolve_signer
-from ledger.state import Context, KeyRecord
+from ledger.state import Context, KeyRecord, LedgerView
 from ledger.statements import AnyStatement, statement_id
 from ledger.storage import projections, store
 from ledger.storage.engine import WRITE_LOCK_OPTION
@@ -130,6 +132,8 @@ class Sequencer:
         self._thread: threading.Thread | None = None
         self._tree: CompactRange | None = None  # cached frontier of the committed tree
         self._key_parties: dict[str, str] = {}  # keyid -> party id (see _party_of)
+        self._state: MemoryState | None = None  # what the rules read, as of _state_size
+        self._state_size = 0
         self.stats = BatchStats()
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -137,6 +141,7 @@ class Sequencer:
     def start(self) -> None:
         """Start the sequencer thread; an empty log first gets its size-0 checkpoint."""
         self.ensure_checkpoint()
+        self.load_state()
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="sequencer", daemon=True)
             self._thread.start()
@@ -240,7 +245,9 @@ class Sequencer:
             subs = [p.submission for p in batch]
             existing = store.indices_by_envelope_hash(conn, [s.envelope_sha256 for s in subs])
             used = store.used_nonces(conn, [(s.signer_keyid, s.statement.nonce) for s in subs])
-            view = projections.SqlView(conn, self._operator)
+            # Decide in memory: the cached state, caught up with what other processes appended,
+            # copied (cheaply) so that a failed batch leaves the cache as it was.
+            view = self._caught_up(conn, size).copy()
             in_batch: dict[bytes, int] = {}
             for pos, sub in enumerate(subs):
                 earlier = existing.get(sub.envelope_sha256, in_batch.get(sub.envelope_sha256))
@@ -272,6 +279,7 @@ class Sequencer:
                     continue
                 meta = projections.EntryMeta(index, integrated_at)
                 for event in events:
+                    view.apply(event, index, integrated_at)
                     projections.apply(conn, event, meta)
                 entry = encode_entry(sub.envelope, index, integrated_at)
                 new_entries.append(
@@ -297,8 +305,9 @@ class Sequencer:
                 store.insert_nodes(conn, new_nodes)
                 note = self._signer.sign_checkpoint(tree.size, tree.root())
                 store.insert_checkpoint(conn, tree.size, tree.root(), note, integrated_at)
-        # Committed: only now is anything acknowledged.
+        # Committed: only now is anything acknowledged, and the batch's state is the cache's.
         self._tree = tree
+        self._state, self._state_size = view, tree.size
         self.stats.batches += 1
         self.stats.appended += len(new_entries)
         self.stats.last_batch_size = len(new_entries)
@@ -306,8 +315,29 @@ class Sequencer:
             self._on_commit(len(new_entries))
         return self._receipts(outcomes, tree.size, note, known)
 
+    def _caught_up(self, conn: Connection, size: int) -> MemoryState:
+        """The state the rules read, as of tree size `size` (read under the write lock).
+
+        Cached between batches; entries another process appended meanwhile are folded in from
+        the log itself, with the openings stored beside them, through the same rules. On the
+        first batch the whole log is folded (`load_state`)."""
+        if self._state is None or self._state_size > size:
+            self._state, self._state_size = MemoryState(self._operator), 0
+        if self._state_size < size:
+            state = self._state.copy()
+            fold_range(
+                conn, state, self._state_size, size, self._signer.origin, self._notice_period
+            )
+            self._state, self._state_size = state, size
+        return self._state
+
+    def load_state(self) -> None:
+        """Fold the log into the in-memory state now (at start), not at the first append."""
+        with self._engine.connect() as conn:
+            self._caught_up(conn, store.tree_size(conn))
+
     def _opening_rows(
-        self, view: projections.SqlView, sub: Submission, index: int
+        self, view: LedgerView, sub: Submission, index: int
     ) -> list[store.HeldOpening]:
         readers = audience(view, sub.statement, self._party_of(view, sub.signer_keyid))
         return [
@@ -317,7 +347,7 @@ class Sequencer:
             for name, opening in sub.openings.items()
         ]
 
-    def _party_of(self, view: projections.SqlView, keyid: str) -> str:
+    def _party_of(self, view: LedgerView, keyid: str) -> str:
         """The party a (decided) signer key belongs to. A key never changes hands, so the answer
         is cached for good: no query per statement."""
         party = self._key_parties.get(keyid)
@@ -367,3 +397,29 @@ def read_receipt(conn: Connection, index: int) -> Receipt:
         raise LookupError(f"no entry {index} in the log")
     proof = store.inclusion_proof(conn, index, head.tree_size)
     return make_receipt(index, stored.entry, proof, head.tree_size, head.note)
+
+
+def fold_range(
+    conn: Connection,
+    state: MemoryState,
+    start: int,
+    end: int,
+    origin: str,
+    notice_period: timedelta,
+    page: int = 2000,
+) -> None:
+    """Fold logged entries [start, end) into `state`, opened with the openings stored."""
+    for lo in range(start, end, page):
+        entries = store.entries_range(conn, lo, min(page, end - lo))
+        openings = store.openings_range(conn, lo, lo + len(entries))
+        for stored in entries:
+            decided = decide_entry(
+                state,
+                stored.index,
+                stored.entry,
+                openings.get(stored.index, {}),
+                origin=origin,
+                notice_period=notice_period,
+            )
+            for event in decided.events:
+                state.apply(event, stored.index, decided.integrated_at)
