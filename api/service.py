@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import secrets
 import time
@@ -367,16 +366,12 @@ class LedgerService:
             )
         public = msgspec.json.decode(payload)
         with write_transaction(self.engine) as conn:
-            gone = conn.execute(
-                delete(statement_openings).where(
-                    statement_openings.c.entry_index == index, statement_openings.c.field == field
-                )
-            )
-            if gone.rowcount:
+            gone = store.erase_opening(conn, index, field)
+            if gone:
                 projections.erase_text(
                     conn, sealed.kind, field, public, statement_id(payload), index
                 )
-        if gone.rowcount:
+        if gone:
             scrub_after_erasure(self.engine, statement_openings, *projections.copy_tables())
 
     # --- reads --------------------------------------------------------------------------------
@@ -463,18 +458,6 @@ class LedgerService:
             raise NotFound(f"no entry {index} in the log")
         return found
 
-    def openings(
-        self, principal: Principal | None, indices: list[int]
-    ) -> dict[int, dict[str, Opening]]:
-        """The openings of entries `indices` that `principal` is entitled to (api.access)."""
-        with self.engine.connect() as conn:
-            held = store.openings_of(conn, indices)
-        found: dict[int, dict[str, Opening]] = {}
-        for o in held:
-            if may_open(principal, o.audience):
-                found.setdefault(o.index, {})[o.field] = Opening(o.salt, json.loads(o.value))
-        return found
-
     def entry_openings(self, principal: Principal | None, index: int) -> EntryOpenings:
         """An entry's openings for an entitled reader; which commitments stay closed and why."""
         entry = self.entry(index)
@@ -494,7 +477,7 @@ class LedgerService:
             raise StatementRejected(
                 "forbidden", f"entry {index}'s private fields are not yours to read", status=403
             )
-        openings = {o.field: Opening(o.salt, json.loads(o.value)) for o in held}
+        openings = held[0].openings if held else {}
         return EntryOpenings(index, openings, [n for n in committed if n not in openings])
 
     def entries(self, start: int, limit: int) -> list[store.StoredEntry]:

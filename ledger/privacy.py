@@ -16,6 +16,7 @@ erasable: without its opening a commitment reveals nothing (the salt defeats dic
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from collections.abc import Mapping
@@ -101,8 +102,12 @@ def commit(kind: str, field: str, salt: bytes, value: Any) -> str:
         raise OpeningError(
             "salt-invalid", f"a salt is exactly {SALT_BYTES} random bytes, got {len(salt)}"
         )
-    head = b"\n".join((COMMITMENT_DOMAIN, kind.encode(), field.encode(), b""))
-    return hashlib.sha256(head + salt + canonical_json(value)).hexdigest()
+    return hashlib.sha256(_head(kind, field) + salt + canonical_json(value)).hexdigest()
+
+
+@functools.cache
+def _head(kind: str, field: str) -> bytes:
+    return b"\n".join((COMMITMENT_DOMAIN, kind.encode(), field.encode(), b""))
 
 
 class Opening(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

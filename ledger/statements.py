@@ -537,6 +537,10 @@ SEALED_KINDS: dict[str, type[Statement]] = {
     str(t.__struct_config__.tag): _sealed_kind(t) for t in STATEMENT_KINDS
 }
 _FULL_KINDS: dict[str, type[Statement]] = {str(t.__struct_config__.tag): t for t in STATEMENT_KINDS}
+_PUBLIC_FIELDS: dict[str, tuple[str, ...]] = {
+    kind: tuple(f for f in t.__struct_fields__ if f != "commitments")
+    for kind, t in SEALED_KINDS.items()
+}
 _FIELD_TYPES: dict[str, dict[str, Any]] = {
     kind: {f.name: f.type for f in msgspec.structs.fields(t)} for kind, t in _FULL_KINDS.items()
 }
@@ -624,7 +628,7 @@ def open_statement(
         return sealed  # type: ignore[return-value]  # the sealed kind is the full kind
     committed = msgspec.structs.asdict(commitments)
     check_openings(kind, {k: v for k, v in committed.items() if k not in erased}, openings)
-    values = {f: getattr(sealed, f) for f in sealed.__struct_fields__ if f != "commitments"}
+    values = {f: getattr(sealed, f) for f in _PUBLIC_FIELDS[kind]}
     values.update({name: ERASED for name in erased if is_text_field(kind, name)})
     types = _FIELD_TYPES[kind]
     for name, opening in openings.items():

@@ -473,10 +473,7 @@ def write_direct(
             )
             adds.append({"lid": lic.licence_id, "units": statement["units"], "at_index": index})
             readers = tuple(sorted({keyid, *parties[lic.licence_id]}))
-            opened += [
-                store.HeldOpening(index, name, o.salt, canonical_json(o.value).decode(), readers)
-                for name, o in openings.items()
-            ]
+            opened.append(store.HeldOpening(index, dict(openings), readers))
         if not entries:
             return 0
         store.insert_entries(conn, entries)

@@ -440,12 +440,14 @@ def test_verify_database_checks_every_opening_against_its_commitment(world: Worl
     verifier = world.service.signer.verifier
     assert check_database(world.service.engine, verifier) == world.size()
     with world.service.engine.begin() as conn:
+        row = conn.execute(
+            text("SELECT openings FROM statement_openings WHERE entry_index = :i"), {"i": index}
+        ).one()
+        forged = json.loads(row[0])
+        forged["units"]["value"] = 4
         conn.execute(
-            text(
-                "UPDATE statement_openings SET value = '4' "
-                "WHERE entry_index = :i AND field = 'units'"
-            ),
-            {"i": index},
+            text("UPDATE statement_openings SET openings = :o WHERE entry_index = :i"),
+            {"i": index, "o": json.dumps(forged)},
         )
     with pytest.raises(VerificationError) as found:
         check_database(world.service.engine, verifier)

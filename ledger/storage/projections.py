@@ -16,7 +16,6 @@ from sqlalchemy import (
     Connection,
     Insert,
     Table,
-    and_,
     bindparam,
     delete,
     func,
@@ -24,6 +23,8 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ledger import events as ev
 from ledger.encoding import format_rfc3339_utc, parse_rfc3339_utc
@@ -267,12 +268,52 @@ def _insert(table: Table) -> Insert:
     return insert(table)
 
 
-def apply(conn: Connection, event: ev.Event, meta: EntryMeta) -> None:
+def apply(conn: Writer, event: ev.Event, meta: EntryMeta) -> None:
     """Write one event decided by `ledger.rules.decide` into the projections."""
     _APPLY[type(event)](conn, event, meta)
 
 
-def _party_registered(conn: Connection, e: ev.PartyRegistered, m: EntryMeta) -> None:
+class BatchWriter:
+    """The projection writes of one batch, sent set-based.
+
+    INSERTs (upserts included) and unit increments are held, and sent as one executemany per
+    statement. Anything else (an UPDATE, a DELETE, a SELECT) first sends what is held, in order,
+    so every statement still sees the rows written before it. Held INSERTs of different tables
+    may run in another order than they were made: each adds a distinct row, and the schema has
+    no foreign keys, so their order does not matter. Nothing may read the projections through
+    the connection while writes are held: the sequencer decides against its in-memory state.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._held: dict[int, tuple[Any, list[dict[str, Any]]]] = {}
+
+    @property
+    def dialect(self) -> Any:
+        return self._conn.dialect
+
+    def execute(self, statement: Any, parameters: Any = None) -> Any:
+        if isinstance(parameters, dict) and (
+            isinstance(statement, Insert) or statement is _ADD_UNITS
+        ):
+            held = self._held.setdefault(id(statement), (statement, []))
+            held[1].append(parameters)
+            return None
+        self.flush()
+        if parameters is None:
+            return self._conn.execute(statement)
+        return self._conn.execute(statement, parameters)
+
+    def flush(self) -> None:
+        held, self._held = self._held, {}
+        for statement, rows in held.values():
+            self._conn.execute(statement, rows)
+
+
+Writer = Connection | BatchWriter
+
+
+def _party_registered(conn: Writer, e: ev.PartyRegistered, m: EntryMeta) -> None:
     conn.execute(
         _insert(parties),
         dict(
@@ -285,7 +326,7 @@ def _party_registered(conn: Connection, e: ev.PartyRegistered, m: EntryMeta) -> 
     )
 
 
-def _contact_committed(conn: Connection, e: ev.ContactCommitted, m: EntryMeta) -> None:
+def _contact_committed(conn: Writer, e: ev.ContactCommitted, m: EntryMeta) -> None:
     conn.execute(
         update(parties)
         .where(parties.c.party_id == e.party_id)
@@ -293,26 +334,26 @@ def _contact_committed(conn: Connection, e: ev.ContactCommitted, m: EntryMeta) -
     )
 
 
-def _key_added(conn: Connection, e: ev.KeyAdded, m: EntryMeta) -> None:
+def _key_added(conn: Writer, e: ev.KeyAdded, m: EntryMeta) -> None:
     conn.execute(
         _insert(party_keys),
         dict(keyid=e.keyid, party_id=e.party_id, public_key=e.public_key, added_index=m.index),
     )
 
 
-def _key_revoked(conn: Connection, e: ev.KeyRevoked, m: EntryMeta) -> None:
+def _key_revoked(conn: Writer, e: ev.KeyRevoked, m: EntryMeta) -> None:
     conn.execute(
         update(party_keys).where(party_keys.c.keyid == e.keyid).values(revoked_index=m.index)
     )
 
 
-def _role_granted(conn: Connection, e: ev.RoleGranted, m: EntryMeta) -> None:
+def _role_granted(conn: Writer, e: ev.RoleGranted, m: EntryMeta) -> None:
     conn.execute(
         _insert(party_roles), dict(party_id=e.party_id, role=e.role, granted_index=m.index)
     )
 
 
-def _role_revoked(conn: Connection, e: ev.RoleRevoked, m: EntryMeta) -> None:
+def _role_revoked(conn: Writer, e: ev.RoleRevoked, m: EntryMeta) -> None:
     conn.execute(
         delete(party_roles).where(
             party_roles.c.party_id == e.party_id, party_roles.c.role == e.role
@@ -320,7 +361,7 @@ def _role_revoked(conn: Connection, e: ev.RoleRevoked, m: EntryMeta) -> None:
     )
 
 
-def _asset_registered(conn: Connection, e: ev.AssetRegistered, m: EntryMeta) -> None:
+def _asset_registered(conn: Writer, e: ev.AssetRegistered, m: EntryMeta) -> None:
     st = e.statement
     conn.execute(
         _insert(assets),
@@ -377,7 +418,7 @@ def _asset_registered(conn: Connection, e: ev.AssetRegistered, m: EntryMeta) -> 
         )
 
 
-def _asset_versioned(conn: Connection, e: ev.AssetVersioned, m: EntryMeta) -> None:
+def _asset_versioned(conn: Writer, e: ev.AssetVersioned, m: EntryMeta) -> None:
     st = e.statement
     conn.execute(
         _insert(asset_versions),
@@ -407,7 +448,7 @@ def _asset_versioned(conn: Connection, e: ev.AssetVersioned, m: EntryMeta) -> No
     conn.execute(update(assets).where(assets.c.asset_id == e.asset_id).values(**values))
 
 
-def _conflict_opened(conn: Connection, e: ev.ConflictOpened, m: EntryMeta) -> None:
+def _conflict_opened(conn: Writer, e: ev.ConflictOpened, m: EntryMeta) -> None:
     ids = json.dumps(list(e.asset_ids))
     exists = conn.execute(
         select(conflicts.c.fingerprint).where(conflicts.c.fingerprint == e.fingerprint)
@@ -439,7 +480,7 @@ def _conflict_opened(conn: Connection, e: ev.ConflictOpened, m: EntryMeta) -> No
     )
 
 
-def _conflict_resolved(conn: Connection, e: ev.ConflictResolved, m: EntryMeta) -> None:
+def _conflict_resolved(conn: Writer, e: ev.ConflictResolved, m: EntryMeta) -> None:
     conn.execute(
         update(conflicts)
         .where(conflicts.c.fingerprint == e.fingerprint)
@@ -458,7 +499,7 @@ def _conflict_resolved(conn: Connection, e: ev.ConflictResolved, m: EntryMeta) -
         )
 
 
-def _asset_certified(conn: Connection, e: ev.AssetCertified, m: EntryMeta) -> None:
+def _asset_certified(conn: Writer, e: ev.AssetCertified, m: EntryMeta) -> None:
     conn.execute(
         update(assets)
         .where(assets.c.asset_id == e.asset_id)
@@ -466,7 +507,7 @@ def _asset_certified(conn: Connection, e: ev.AssetCertified, m: EntryMeta) -> No
     )
 
 
-def _asset_rejected(conn: Connection, e: ev.AssetRejected, m: EntryMeta) -> None:
+def _asset_rejected(conn: Writer, e: ev.AssetRejected, m: EntryMeta) -> None:
     conn.execute(
         update(assets)
         .where(assets.c.asset_id == e.asset_id)
@@ -474,7 +515,7 @@ def _asset_rejected(conn: Connection, e: ev.AssetRejected, m: EntryMeta) -> None
     )
 
 
-def _asset_freeze_changed(conn: Connection, e: ev.AssetFreezeChanged, m: EntryMeta) -> None:
+def _asset_freeze_changed(conn: Writer, e: ev.AssetFreezeChanged, m: EntryMeta) -> None:
     conn.execute(
         update(assets)
         .where(assets.c.asset_id == e.asset_id)
@@ -482,7 +523,7 @@ def _asset_freeze_changed(conn: Connection, e: ev.AssetFreezeChanged, m: EntryMe
     )
 
 
-def _objection_filed(conn: Connection, e: ev.ObjectionFiled, m: EntryMeta) -> None:
+def _objection_filed(conn: Writer, e: ev.ObjectionFiled, m: EntryMeta) -> None:
     conn.execute(
         _insert(objections),
         dict(
@@ -498,7 +539,7 @@ def _objection_filed(conn: Connection, e: ev.ObjectionFiled, m: EntryMeta) -> No
     )
 
 
-def _objection_resolved(conn: Connection, e: ev.ObjectionResolved, m: EntryMeta) -> None:
+def _objection_resolved(conn: Writer, e: ev.ObjectionResolved, m: EntryMeta) -> None:
     conn.execute(
         update(objections)
         .where(objections.c.objection_id == e.objection_id)
@@ -506,20 +547,26 @@ def _objection_resolved(conn: Connection, e: ev.ObjectionResolved, m: EntryMeta)
     )
 
 
-def _right_held(conn: Connection, e: ev.RightHeld, m: EntryMeta) -> None:
-    key = and_(rights.c.asset_id == e.asset_id, rights.c.right_kind == e.right)
-    if conn.execute(select(rights.c.holder_id).where(key)).first() is None:
-        conn.execute(
-            _insert(rights),
-            dict(
-                asset_id=e.asset_id, right_kind=e.right, holder_id=e.holder_id, since_index=m.index
-            ),
-        )
-    else:
-        conn.execute(update(rights).where(key).values(holder_id=e.holder_id, since_index=m.index))
+def _right_held(conn: Writer, e: ev.RightHeld, m: EntryMeta) -> None:
+    row = dict(asset_id=e.asset_id, right_kind=e.right, holder_id=e.holder_id, since_index=m.index)
+    conn.execute(_upsert_right(conn.dialect.name), row)
 
 
-def _transfer_offered(conn: Connection, e: ev.TransferOffered, m: EntryMeta) -> None:
+@functools.cache
+def _upsert_right(dialect: str) -> Insert:
+    """INSERT a holder, or move the right to it: one statement, no read first."""
+    upsert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    statement = upsert(rights)
+    return statement.on_conflict_do_update(
+        index_elements=[rights.c.asset_id, rights.c.right_kind],
+        set_={
+            "holder_id": statement.excluded.holder_id,
+            "since_index": statement.excluded.since_index,
+        },
+    )
+
+
+def _transfer_offered(conn: Writer, e: ev.TransferOffered, m: EntryMeta) -> None:
     conn.execute(
         _insert(right_transfers),
         dict(
@@ -534,7 +581,7 @@ def _transfer_offered(conn: Connection, e: ev.TransferOffered, m: EntryMeta) -> 
     )
 
 
-def _transfer_accepted(conn: Connection, e: ev.TransferAccepted, m: EntryMeta) -> None:
+def _transfer_accepted(conn: Writer, e: ev.TransferAccepted, m: EntryMeta) -> None:
     conn.execute(
         update(right_transfers)
         .where(right_transfers.c.transfer_id == e.transfer_id)
@@ -542,11 +589,11 @@ def _transfer_accepted(conn: Connection, e: ev.TransferAccepted, m: EntryMeta) -
     )
 
 
-def _asset_touched(conn: Connection, e: ev.AssetTouched, m: EntryMeta) -> None:
+def _asset_touched(conn: Writer, e: ev.AssetTouched, m: EntryMeta) -> None:
     conn.execute(_insert(asset_entries), dict(asset_id=e.asset_id, entry_index=m.index))
 
 
-def _offer_published(conn: Connection, e: ev.OfferPublished, m: EntryMeta) -> None:
+def _offer_published(conn: Writer, e: ev.OfferPublished, m: EntryMeta) -> None:
     conn.execute(
         _insert(offers),
         dict(
@@ -562,7 +609,7 @@ def _offer_published(conn: Connection, e: ev.OfferPublished, m: EntryMeta) -> No
     )
 
 
-def _offer_withdrawn(conn: Connection, e: ev.OfferWithdrawn, m: EntryMeta) -> None:
+def _offer_withdrawn(conn: Writer, e: ev.OfferWithdrawn, m: EntryMeta) -> None:
     conn.execute(
         update(offers)
         .where(offers.c.offer_id == e.offer_id)
@@ -570,7 +617,7 @@ def _offer_withdrawn(conn: Connection, e: ev.OfferWithdrawn, m: EntryMeta) -> No
     )
 
 
-def _licence_requested(conn: Connection, e: ev.LicenceRequested, m: EntryMeta) -> None:
+def _licence_requested(conn: Writer, e: ev.LicenceRequested, m: EntryMeta) -> None:
     r = e.request
     conn.execute(
         _insert(licences),
@@ -596,7 +643,7 @@ def _licence_requested(conn: Connection, e: ev.LicenceRequested, m: EntryMeta) -
     )
 
 
-def _licence_approved(conn: Connection, e: ev.LicenceApproved, m: EntryMeta) -> None:
+def _licence_approved(conn: Writer, e: ev.LicenceApproved, m: EntryMeta) -> None:
     conn.execute(
         update(licences)
         .where(licences.c.licence_id == e.licence_id)
@@ -612,7 +659,7 @@ def _licence_approved(conn: Connection, e: ev.LicenceApproved, m: EntryMeta) -> 
     )
 
 
-def _licence_status(conn: Connection, e: ev.LicenceStatusChanged, m: EntryMeta) -> None:
+def _licence_status(conn: Writer, e: ev.LicenceStatusChanged, m: EntryMeta) -> None:
     conn.execute(
         update(licences)
         .where(licences.c.licence_id == e.licence_id)
@@ -620,7 +667,7 @@ def _licence_status(conn: Connection, e: ev.LicenceStatusChanged, m: EntryMeta) 
     )
 
 
-def _gateway_changed(conn: Connection, e: ev.GatewayChanged, m: EntryMeta) -> None:
+def _gateway_changed(conn: Writer, e: ev.GatewayChanged, m: EntryMeta) -> None:
     conn.execute(
         delete(gateways).where(
             gateways.c.asset_id == e.asset_id, gateways.c.party_id == e.gateway_party
@@ -633,7 +680,7 @@ def _gateway_changed(conn: Connection, e: ev.GatewayChanged, m: EntryMeta) -> No
         )
 
 
-def _usage_recorded(conn: Connection, e: ev.UsageRecorded, m: EntryMeta) -> None:
+def _usage_recorded(conn: Writer, e: ev.UsageRecorded, m: EntryMeta) -> None:
     conn.execute(
         _insert(usage_reports),
         dict(
@@ -664,7 +711,7 @@ _ADD_UNITS = (
 )
 
 
-def _payment_recorded(conn: Connection, e: ev.PaymentRecorded, m: EntryMeta) -> None:
+def _payment_recorded(conn: Writer, e: ev.PaymentRecorded, m: EntryMeta) -> None:
     conn.execute(
         _insert(payments),
         dict(
@@ -681,7 +728,7 @@ def _payment_recorded(conn: Connection, e: ev.PaymentRecorded, m: EntryMeta) -> 
     )
 
 
-def _payment_confirmed(conn: Connection, e: ev.PaymentConfirmed, m: EntryMeta) -> None:
+def _payment_confirmed(conn: Writer, e: ev.PaymentConfirmed, m: EntryMeta) -> None:
     conn.execute(
         update(payments)
         .where(payments.c.payment_id == e.payment_id)
@@ -689,7 +736,7 @@ def _payment_confirmed(conn: Connection, e: ev.PaymentConfirmed, m: EntryMeta) -
     )
 
 
-def _dispute_opened(conn: Connection, e: ev.DisputeOpened, m: EntryMeta) -> None:
+def _dispute_opened(conn: Writer, e: ev.DisputeOpened, m: EntryMeta) -> None:
     conn.execute(
         _insert(disputes),
         dict(
@@ -707,7 +754,7 @@ def _dispute_opened(conn: Connection, e: ev.DisputeOpened, m: EntryMeta) -> None
     )
 
 
-def _dispute_answered(conn: Connection, e: ev.DisputeAnswered, m: EntryMeta) -> None:
+def _dispute_answered(conn: Writer, e: ev.DisputeAnswered, m: EntryMeta) -> None:
     conn.execute(
         update(disputes)
         .where(disputes.c.dispute_id == e.dispute_id)
@@ -715,7 +762,7 @@ def _dispute_answered(conn: Connection, e: ev.DisputeAnswered, m: EntryMeta) -> 
     )
 
 
-def _dispute_resolved(conn: Connection, e: ev.DisputeResolved, m: EntryMeta) -> None:
+def _dispute_resolved(conn: Writer, e: ev.DisputeResolved, m: EntryMeta) -> None:
     conn.execute(
         update(disputes)
         .where(disputes.c.dispute_id == e.dispute_id)
@@ -731,7 +778,7 @@ def _dispute_resolved(conn: Connection, e: ev.DisputeResolved, m: EntryMeta) -> 
     )
 
 
-def _usage_corrected(conn: Connection, e: ev.UsageCorrected, m: EntryMeta) -> None:
+def _usage_corrected(conn: Writer, e: ev.UsageCorrected, m: EntryMeta) -> None:
     conn.execute(
         update(licences)
         .where(licences.c.licence_id == e.licence_id)
@@ -739,7 +786,7 @@ def _usage_corrected(conn: Connection, e: ev.UsageCorrected, m: EntryMeta) -> No
     )
 
 
-def _quote_recorded(conn: Connection, e: ev.QuoteRecorded, m: EntryMeta) -> None:
+def _quote_recorded(conn: Writer, e: ev.QuoteRecorded, m: EntryMeta) -> None:
     conn.execute(
         _insert(valuation_quotes),
         dict(
@@ -758,7 +805,7 @@ def _quote_recorded(conn: Connection, e: ev.QuoteRecorded, m: EntryMeta) -> None
     )
 
 
-_APPLY: dict[type[Any], Callable[[Connection, Any, EntryMeta], None]] = {
+_APPLY: dict[type[Any], Callable[[Writer, Any, EntryMeta], None]] = {
     ev.PartyRegistered: _party_registered,
     ev.ContactCommitted: _contact_committed,
     ev.KeyAdded: _key_added,

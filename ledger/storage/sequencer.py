@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Engine
 
 from ledger import merkle
 from ledger.dsse import Envelope, payload_bytes
-from ledger.encoding import canonical_json, format_rfc3339_utc
+from ledger.encoding import format_rfc3339_utc
 from ledger.entries import encode_entry
 from ledger.errors import StatementRejected
 from ledger.fold import decide_entry
@@ -248,6 +248,7 @@ class Sequencer:
             # Decide in memory: the cached state, caught up with what other processes appended,
             # copied (cheaply) so that a failed batch leaves the cache as it was.
             view = self._caught_up(conn, size).copy()
+            writes = projections.BatchWriter(conn)  # projection rows, set-based per statement
             in_batch: dict[bytes, int] = {}
             for pos, sub in enumerate(subs):
                 earlier = existing.get(sub.envelope_sha256, in_batch.get(sub.envelope_sha256))
@@ -280,7 +281,7 @@ class Sequencer:
                 meta = projections.EntryMeta(index, integrated_at)
                 for event in events:
                     view.apply(event, index, integrated_at)
-                    projections.apply(conn, event, meta)
+                    projections.apply(writes, event, meta)
                 entry = encode_entry(sub.envelope, index, integrated_at)
                 new_entries.append(
                     store.NewEntry(
@@ -299,6 +300,7 @@ class Sequencer:
                 used.add(nonce_key)
                 in_batch[sub.envelope_sha256] = index
                 outcomes[pos] = (index, entry)
+            writes.flush()
             if new_entries:
                 store.insert_entries(conn, new_entries)
                 store.insert_openings(conn, new_openings)
@@ -340,12 +342,7 @@ class Sequencer:
         self, view: LedgerView, sub: Submission, index: int
     ) -> list[store.HeldOpening]:
         readers = audience(view, sub.statement, self._party_of(view, sub.signer_keyid))
-        return [
-            store.HeldOpening(
-                index, name, opening.salt, canonical_json(opening.value).decode(), readers
-            )
-            for name, opening in sub.openings.items()
-        ]
+        return [store.HeldOpening(index, dict(sub.openings), readers)]
 
     def _party_of(self, view: LedgerView, keyid: str) -> str:
         """The party a (decided) signer key belongs to. A key never changes hands, so the answer

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select
+import msgspec
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
 from ledger import merkle
 from ledger.merkle import CompactRange, NodeId
@@ -143,50 +145,50 @@ def insert_checkpoint(
 
 @dataclass(frozen=True, slots=True)
 class HeldOpening:
-    """An opening as `statement_openings` keeps it, with the parties entitled to read it."""
+    """An entry's openings as `statement_openings` keeps them, with the parties entitled."""
 
     index: int
-    field: str
-    salt: str
-    value: str  # canonical JSON
+    openings: dict[str, Opening]
     audience: tuple[str, ...]
 
 
-def insert_openings(conn: Connection, openings: Sequence[HeldOpening]) -> None:
-    if openings:
+_openings_json = msgspec.json.Decoder(dict[str, Opening])
+_json = msgspec.json.Encoder()
+
+
+def insert_openings(conn: Connection, held: Sequence[HeldOpening]) -> None:
+    if held:
         conn.execute(
             insert(statement_openings),
             [
                 {
-                    "entry_index": o.index,
-                    "field": o.field,
-                    "salt": o.salt,
-                    "value": o.value,
-                    "audience": json.dumps(o.audience),
+                    "entry_index": h.index,
+                    "openings": _json.encode(h.openings).decode(),
+                    "audience": _json.encode(h.audience).decode(),
                 }
-                for o in openings
+                for h in held
             ],
         )
 
 
+def _held(row: Any) -> HeldOpening:
+    return HeldOpening(
+        row.entry_index, _openings_json.decode(row.openings), tuple(json.loads(row.audience))
+    )
+
+
 def openings_range(conn: Connection, start: int, end: int) -> dict[int, dict[str, Opening]]:
     """The openings held for entries [start, end), by entry index and field."""
-    found: dict[int, dict[str, Opening]] = {}
     rows = conn.execute(
-        select(
-            statement_openings.c.entry_index,
-            statement_openings.c.field,
-            statement_openings.c.salt,
-            statement_openings.c.value,
-        ).where(statement_openings.c.entry_index >= start, statement_openings.c.entry_index < end)
+        select(statement_openings).where(
+            statement_openings.c.entry_index >= start, statement_openings.c.entry_index < end
+        )
     )
-    for index, name, salt, value in rows:
-        found.setdefault(index, {})[name] = Opening(salt, json.loads(value))
-    return found
+    return {row.entry_index: _openings_json.decode(row.openings) for row in rows}
 
 
 def openings_of(conn: Connection, indices: Sequence[int]) -> list[HeldOpening]:
-    """The openings held for the entries `indices`, in entry and field order."""
+    """The openings held for the entries `indices`, in entry order."""
     found: list[HeldOpening] = []
     for start in range(0, len(indices), _IN_CHUNK):
         rows = conn.execute(
@@ -194,13 +196,25 @@ def openings_of(conn: Connection, indices: Sequence[int]) -> list[HeldOpening]:
                 statement_openings.c.entry_index.in_(indices[start : start + _IN_CHUNK])
             )
         )
-        for row in rows:
-            found.append(
-                HeldOpening(
-                    row.entry_index, row.field, row.salt, row.value, tuple(json.loads(row.audience))
-                )
-            )
-    return sorted(found, key=lambda o: (o.index, o.field))
+        found.extend(_held(row) for row in rows)
+    return sorted(found, key=lambda h: h.index)
+
+
+def erase_opening(conn: Connection, index: int, field: str) -> bool:
+    """Remove the opening of `field` from entry `index`'s row (the row with its last field);
+    True if there was one."""
+    found = openings_of(conn, [index])
+    if not found or field not in found[0].openings:
+        return False
+    rest = {k: v for k, v in found[0].openings.items() if k != field}
+    where = statement_openings.c.entry_index == index
+    if rest:
+        conn.execute(
+            update(statement_openings).where(where).values(openings=_json.encode(rest).decode())
+        )
+    else:
+        conn.execute(delete(statement_openings).where(where))
+    return True
 
 
 def insert_entries(conn: Connection, entries: Sequence[NewEntry]) -> None:

@@ -19,11 +19,9 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "statement_openings",
-        sa.Column("entry_index", sa.BigInteger, primary_key=True),
-        sa.Column("field", sa.Text, primary_key=True),
-        sa.Column("salt", sa.Text, nullable=False),
-        sa.Column("value", sa.Text, nullable=False),
-        sa.Column("audience", sa.Text, nullable=False),
+        sa.Column("entry_index", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("openings", sa.Text, nullable=False),  # JSON {field: {"salt", "value"}}
+        sa.Column("audience", sa.Text, nullable=False),  # JSON list of party ids
     )
 
 
