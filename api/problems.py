@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from ledger.errors import (
     EncodingError,
@@ -106,6 +107,22 @@ def _describe(error: Any) -> str:
     return f"{where}: {message}"
 
 
+def database_unavailable_handler(
+    request: Request[Any, Any, Any], exc: Exception
+) -> Response[dict[str, Any]]:
+    """The database cannot be reached (restarting, network down): 503, try again shortly.
+    Nothing was acknowledged, so nothing was appended; the pool reconnects by itself."""
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return problem(
+        503,
+        "database-unavailable",
+        "Database unavailable",
+        "the ledger's database cannot be reached (or is busy) right now; nothing was appended: "
+        "try again",
+        headers={"retry-after": "1"},
+    )
+
+
 def internal_error_handler(
     request: Request[Any, Any, Any], exc: Exception
 ) -> Response[dict[str, Any]]:
@@ -137,5 +154,7 @@ EXCEPTION_HANDLERS: dict[int | type[Exception], Any] = {
     LedgerError: ledger_error_handler,
     NotFound: not_found_handler,
     HTTPException: http_error_handler,
+    OperationalError: database_unavailable_handler,
+    InterfaceError: database_unavailable_handler,
     Exception: internal_error_handler,
 }

@@ -47,7 +47,8 @@ class fresh_postgres_database:
         self.name = f"dataledger_test_{secrets.token_hex(6)}"
 
     def __enter__(self) -> str:
-        self._engine = create_engine(self.admin, isolation_level="AUTOCOMMIT")
+        # pre-ping: a test may restart the server (tests/test_db_outage.py) under this pool
+        self._engine = create_engine(self.admin, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
         try:
             with self._engine.connect() as conn:
                 conn.execute(text(f'CREATE DATABASE "{self.name}"'))

@@ -281,3 +281,66 @@ def test_every_kind_concurrently_on_several_workers(
         "--notice-period",
         "2",
     )
+
+
+@pytest.mark.slow
+def test_two_hosts_on_one_database_share_one_tree_and_one_quota(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two `dataledger serve` processes on different ports (two hosts) and one database: each
+    decides against its own in-memory state and must fold in what the other appended, so a
+    quota shared across both holds exactly, and the log is one tree with no gap."""
+    monkeypatch.setenv("DATALEDGER_CERTIFY_INTERVAL", "0")
+    first_dir, second_dir = tmp_path / "a", tmp_path / "b"
+    first = start_server(database_url, first_dir)
+    second_dir.mkdir()
+    (second_dir / "log-key.json").write_bytes((first_dir / "log-key.json").read_bytes())
+    (second_dir / "log-key.json").chmod(0o600)
+    second = start_server(database_url, second_dir)
+    operator = read_key(first_dir / "log-key.json")
+    hosts = [LiveWorld(first.url, operator), LiveWorld(second.url, operator)]
+    try:
+        m = Market(hosts[0], max_units=SHARED_QUOTA)  # type: ignore[arg-type]
+        licence = m.active(units=SHARED_QUOTA)
+        buyers = [h.client(m.buyer) for h in hosts]
+
+        def report(n: int) -> bool:
+            try:
+                buyers[n % 2].sign_and_submit(
+                    m.buyer,
+                    "usage.report",
+                    licence_id=licence,
+                    units=SHARED_REPORT,
+                    period_start=format_rfc3339_utc(datetime.now(UTC)),
+                    period_end=format_rfc3339_utc(datetime.now(UTC)),
+                )
+                return True
+            except ApiError as refused:
+                assert refused.code == "quota-exceeded", refused.problem
+                return False
+
+        with ThreadPoolExecutor(6) as pool:
+            accepted = sum(pool.map(report, range(2 * (SHARED_QUOTA // SHARED_REPORT) + 6)))
+        assert accepted == SHARED_QUOTA // SHARED_REPORT
+        # Each host now knows what the other did: a party registered on one acts on the other.
+        newcomer = hosts[1].party("Newcomer")
+        hosts[0].client().sign_and_submit(
+            newcomer, "asset.register", "/v1/assets", **asset_fields()
+        )
+        sizes = {h.client().checkpoint().size for h in hosts}
+        assert len(sizes) == 1
+        vkey = cli("log", "key", url=first.url).stdout.strip()
+    finally:
+        for h in hosts:
+            h.close()
+        first.stop()
+        second.stop()
+    cli("verify", "--vkey", vkey, "--database-url", database_url)
+    cli(
+        "replay",
+        "--check",
+        "--database-url",
+        database_url,
+        "--log-key-file",
+        str(first_dir / "log-key.json"),
+    )

@@ -365,7 +365,7 @@ def test_login_cannot_be_replayed(world: World) -> None:
         new_statement(
             "auth.login",
             origin=TEST_ORIGIN,
-            expires_at=format_rfc3339_utc(datetime.now(UTC) + timedelta(minutes=5))
+            expires_at=format_rfc3339_utc(datetime.now(UTC) + timedelta(minutes=5)),
         ),
     )
     body = canonical_json(envelope)
