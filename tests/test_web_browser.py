@@ -103,7 +103,7 @@ def open_unit_page(
 
     page.route(f"{UNIT_SITE}/**", serve)
     page.goto(f"{UNIT_SITE}{path}")
-    page.wait_for_function("window.dlReady === true")
+    page.wait_for_function("() => window.dlReady === true")
     return page
 
 
@@ -1369,7 +1369,7 @@ def test_action_forms_become_typed_statements(browser: Browser) -> None:
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
     page.locator("#approve [type=submit]").click()
-    page.wait_for_function("document.querySelector('#approve').dataset.result === 'error'")
+    page.wait_for_function("() => document.querySelector('#approve').dataset.result === 'error'")
     assert page.locator("#approve .dl-action-status").inner_text() == "choose your key file first"
     assert requests == []
     page.close()
@@ -1389,7 +1389,9 @@ def test_sign_in_sends_nothing_but_a_signed_login(site: Site, page: Page, tmp_pa
     page.set_input_files("#dl-keyfile", str(stranger))
     page.locator("#dl-signin-form [type=submit]").click()
     status = page.locator("#dl-signin-status")
-    page.wait_for_function("document.querySelector('#dl-signin-status').dataset.state === 'failed'")
+    page.wait_for_function(
+        "() => document.querySelector('#dl-signin-status').dataset.state === 'failed'"
+    )
     assert status.inner_text().startswith("refused: "), status.inner_text()
     assert page.url == f"{site.url}/signin?next=/regulator"
 

@@ -16,9 +16,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, Text, select
 
-from ledger.fold import FoldError, decide_entry
+from ledger.fold import FoldError
 from ledger.state import KeyRecord
 from ledger.storage import projections, store
+from ledger.storage.follow import decided_entries
 from ledger.storage.schema import PROJECTION_TABLES
 
 PAGE = 1000
@@ -73,28 +74,21 @@ def replay(
     origin = head.note.split("\n", 1)[0] if head is not None else ""
     done = 0
     unopened: list[tuple[int, str]] = []
-    with target.begin() as dst:
+    with target.begin() as dst, source.connect() as src:
         view = projections.SqlView(dst, operator)
-        for start in range(0, size, PAGE):
-            with source.connect() as src:
-                page = store.entries_range(src, start, min(PAGE, size - start))
-                openings = store.openings_range(src, start, start + len(page))
-            for stored in page:
-                decided = decide_entry(
-                    view,
-                    stored.index,
-                    stored.entry,
-                    openings.get(stored.index, {}),
-                    origin=origin,
-                    notice_period=notice_period,
-                )
-                unopened.extend((stored.index, name) for name in decided.erased)
-                meta = projections.EntryMeta(stored.index, decided.integrated_at)
-                for event in decided.events:
-                    projections.apply(dst, event, meta)
-            done += len(page)
-            if progress:
-                progress(len(page))
+        decided_all = decided_entries(
+            src, view, 0, size, origin=origin, notice_period=notice_period, page=PAGE
+        )
+        for decided in decided_all:
+            unopened.extend((decided.index, name) for name in decided.erased)
+            meta = projections.EntryMeta(decided.index, decided.integrated_at)
+            for event in decided.events:
+                projections.apply(dst, event, meta)
+            done += 1
+            if progress and done % PAGE == 0:
+                progress(PAGE)
+        if progress and done % PAGE:
+            progress(done % PAGE)
     return ReplayReport(done, unopened)
 
 

@@ -30,7 +30,6 @@ from ledger.dsse import Envelope, payload_bytes
 from ledger.encoding import format_rfc3339_utc
 from ledger.entries import encode_entry
 from ledger.errors import StatementRejected
-from ledger.fold import decide_entry
 from ledger.logsigner import LogSigner
 from ledger.memory import MemoryState
 from ledger.merkle import CompactRange, NodeId
@@ -43,6 +42,7 @@ from ledger.state import Context, KeyRecord, LedgerView
 from ledger.statements import AnyStatement, statement_id
 from ledger.storage import projections, store
 from ledger.storage.engine import WRITE_LOCK_OPTION
+from ledger.storage.follow import decided_entries
 
 log = logging.getLogger(__name__)
 
@@ -403,20 +403,10 @@ def fold_range(
     end: int,
     origin: str,
     notice_period: timedelta,
-    page: int = 2000,
 ) -> None:
     """Fold logged entries [start, end) into `state`, opened with the openings stored."""
-    for lo in range(start, end, page):
-        entries = store.entries_range(conn, lo, min(page, end - lo))
-        openings = store.openings_range(conn, lo, lo + len(entries))
-        for stored in entries:
-            decided = decide_entry(
-                state,
-                stored.index,
-                stored.entry,
-                openings.get(stored.index, {}),
-                origin=origin,
-                notice_period=notice_period,
-            )
-            for event in decided.events:
-                state.apply(event, stored.index, decided.integrated_at)
+    for decided in decided_entries(
+        conn, state, start, end, origin=origin, notice_period=notice_period
+    ):
+        for event in decided.events:
+            state.apply(event, decided.index, decided.integrated_at)
