@@ -115,6 +115,11 @@ class Load:
         self.receipts: dict[int, Receipt] = {}
         self.lock = threading.Lock()
         self.stop = threading.Event()
+        # Cleared while the receipts are checked: otherwise the load goes on during the check,
+        # each check has more receipts than the one before, and the time between kills grows
+        # with the log (a 50-kill run at today's append rate never ended).
+        self.running = threading.Event()
+        self.running.set()
         self.retried = 0
         self.seed = seed
         self.workers = [
@@ -127,14 +132,22 @@ class Load:
         for w in self.workers:
             w.start()
 
+    def pause(self) -> None:
+        self.running.clear()
+
+    def resume(self) -> None:
+        self.running.set()
+
     def join(self) -> None:
         self.stop.set()
+        self.running.set()
         for w in self.workers:
             w.join(timeout=120)
 
     def _run(self, number: int) -> None:
         http = httpx.Client(base_url=self.url, timeout=10)
         while not self.stop.is_set():
+            self.running.wait()  # a statement already sent is still retried until answered
             key = nacl.signing.SigningKey.generate()
             statement = party_register_statement(key, f"p{number}", origin=self.origin)
             body = canonical_json(sign_statement(key, statement))
@@ -258,9 +271,11 @@ def _run(
             server.kill()
             report.kills += 1
             server.start()
+            load.pause()
             with load.lock:
                 taken = list(load.receipts.values())
             report.failures += checker.check(taken)
+            load.resume()
         time.sleep(min_interval)
     finally:
         load.join()
