@@ -13,15 +13,9 @@ def may_read_everything(principal: Principal | None) -> bool:
     return principal is not None and (principal.is_regulator or principal.is_operator)
 
 
-def may_open(principal: Principal | None, audience: Iterable[str]) -> bool:
-    """Whether `principal` may read an opening stored for `audience` (ledger.rules.audience)."""
-    if principal is None:
-        return False
-    return may_read_everything(principal) or principal.party_id in set(audience)
-
-
 def may_read_private(principal: Principal | None, *parties: str) -> bool:
-    """Whether `principal` may read what is private to `parties` (an owner, a deal's sides)."""
+    """Whether `principal` may read what is private to `parties`: an owner's record, a deal's
+    sides, the audience stored with an entry's openings (ledger.rules.audience)."""
     return may_read_everything(principal) or (
         principal is not None and principal.party_id in parties
     )

@@ -45,9 +45,6 @@ class Principal:
     def is_regulator(self) -> bool:
         return "regulator" in self.roles
 
-    def may_read_private(self, owner_id: str) -> bool:
-        return self.party_id == owner_id or self.is_regulator or self.is_operator
-
 
 class TokenIssuer:
     """Makes and checks bearer tokens with a key derived from the log's signing key."""

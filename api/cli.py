@@ -22,7 +22,7 @@ from api.settings import Settings
 from ledger import dsse, keys
 from ledger.errors import LedgerError
 from ledger.note import parse_vkey
-from ledger.privacy import StoredOpening, verify_opening
+from ledger.privacy import Opening, OpeningError, verify_openings
 from ledger.receipts import Receipt, verify_receipt
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -502,9 +502,8 @@ def log_openings(obj: Context, index: int, out: Path | None) -> None:
             body = client.get_json(f"/v1/log/entries/{index}/openings")
             receipt = client.receipt(index)
             entry = client.verify_receipt(receipt)
-        payload = dsse.payload_bytes(entry.envelope)
-        for name, opening in body["openings"].items():
-            verify_opening(payload, StoredOpening(index, name, opening["salt"], opening["value"]))
+        openings = msgspec.convert(body["openings"], dict[str, Opening])
+        verify_openings(dsse.payload_bytes(entry.envelope), index, openings)
         if out is not None:
             out.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
         lines = [
@@ -515,6 +514,17 @@ def log_openings(obj: Context, index: int, out: Path | None) -> None:
         obj.emit(body, "\n".join(lines) or "this entry has no private fields")
 
     _run_api(action)
+
+
+def _openings_file(path: Path) -> dict[str, Opening]:
+    """Openings saved by `log openings --out` ({"openings": {...}}) or a bare {field: opening}."""
+    try:
+        body = json.loads(path.read_text())
+        if isinstance(body, dict) and isinstance(body.get("openings"), dict):
+            body = body["openings"]
+        return msgspec.convert(body, dict[str, Opening])
+    except (OSError, ValueError, msgspec.ValidationError) as exc:
+        raise OpeningError("opening-invalid", f"{path} holds no openings: {exc}") from exc
 
 
 @main.group("receipt")
@@ -546,12 +556,9 @@ def receipt_verify(
         payload = dsse.payload_bytes(entry.envelope)
         opened: dict[str, Any] = {}
         for path in opening_files:
-            body = json.loads(path.read_text())
-            for name, opening in (body.get("openings", body)).items():
-                verify_opening(
-                    payload, StoredOpening(entry.index, name, opening["salt"], opening["value"])
-                )
-                opened[name] = opening["value"]
+            openings = _openings_file(path)
+            verify_openings(payload, entry.index, openings)
+            opened.update((name, o.value) for name, o in openings.items())
         summary = {"index": entry.index, "verified": True, "opened": opened}
         human = f"receipt for entry {entry.index}: verified with the pinned log key"
         human += "".join(

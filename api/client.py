@@ -183,10 +183,6 @@ class Client:
             self._announced = self.log_vkey()
         return self._announced
 
-    @property
-    def pinned_vkey(self) -> str | None:
-        return self._vkey
-
     def verifier(self) -> NoteVerifier:
         """The pinned log key; never the server's word unless trust on first use was asked."""
         if self._vkey is None:

@@ -17,7 +17,7 @@ import msgspec
 import polars as pl
 from sqlalchemy import Engine, delete, insert, select
 
-from api.access import may_open
+from api.access import may_read_private
 from api.auth import Principal, TokenIssuer, session_expiry
 from api.observability import Metrics
 from api.problems import NotFound
@@ -37,6 +37,7 @@ from ledger.state import KeyRecord, signer_public_key
 from ledger.statements import (
     check_fresh,
     check_origin,
+    commitments_of,
     decode_login,
     decode_statement,
     open_statement,
@@ -54,10 +55,6 @@ log = logging.getLogger(__name__)
 
 # Keeps every entry under the 64 KiB that a tlog-tiles entry bundle can carry.
 MAX_PAYLOAD_BYTES = 45_000
-
-
-class _NoCommitments(msgspec.Struct, frozen=True):
-    pass
 
 
 class EntryOpenings(msgspec.Struct, frozen=True):
@@ -345,8 +342,7 @@ class LedgerService:
         entry = decode_entry(self.entry(index).entry)
         payload = dsse.payload_bytes(entry.envelope)
         sealed = decode_statement(payload)
-        committed = msgspec.structs.asdict(getattr(sealed, "commitments", None) or _NoCommitments())
-        if committed.get(field) is None:
+        if field not in commitments_of(sealed):
             raise NotFound(f"entry {index} commits to no private field `{field}`")
         if not projections.erasable(sealed.kind, field):
             raise StatementRejected(
@@ -462,18 +458,14 @@ class LedgerService:
         """An entry's openings for an entitled reader; which commitments stay closed and why."""
         entry = self.entry(index)
         payload = dsse.payload_bytes(decode_entry(entry.entry).envelope)
-        committed = sorted(
-            name
-            for name, value in (msgspec.json.decode(payload).get("commitments") or {}).items()
-            if value is not None
-        )
+        committed = sorted(commitments_of(decode_statement(payload)))
         with self.engine.connect() as conn:
             held = store.openings_of(conn, [index])
         if committed and principal is None:
             raise StatementRejected(
                 "unauthorized", "log in to read the private fields of an entry", status=401
             )
-        if held and not any(may_open(principal, o.audience) for o in held):
+        if held and not may_read_private(principal, *held[0].audience):
             raise StatementRejected(
                 "forbidden", f"entry {index}'s private fields are not yours to read", status=403
             )

@@ -32,7 +32,7 @@ from ledger.errors import LedgerError, VerificationError
 from ledger.keys import keyid
 from ledger.merkle import leaf_hash, verify_inclusion
 from ledger.note import NoteVerifier
-from ledger.privacy import Opening, StoredOpening, verify_opening
+from ledger.privacy import Opening, verify_openings
 
 BUNDLE_VERSION = 1
 
@@ -134,8 +134,7 @@ def _check_entry(item: BundleEntry, checkpoint: Checkpoint, keys: dict[str, byte
         message = dsse.pae(entry.envelope.payloadType, payload)
         raw_sig = b64decode(signature.sig, what=f"{where} signature", error=BundleError)
         nacl.signing.VerifyKey(public_key).verify(message, raw_sig)
-        for name, opening in item.openings.items():
-            verify_opening(payload, StoredOpening(item.index, name, opening.salt, opening.value))
+        verify_openings(payload, item.index, item.openings)
     except BundleError:
         raise
     except nacl.exceptions.BadSignatureError as exc:

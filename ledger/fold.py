@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-import msgspec
-
 from ledger import dsse
 from ledger.entries import decode_entry
 from ledger.errors import LedgerError
@@ -20,6 +18,7 @@ from ledger.rules import decide
 from ledger.state import Context, LedgerView
 from ledger.statements import (
     Statement,
+    commitments_of,
     decode_statement,
     is_text_field,
     open_statement,
@@ -77,11 +76,8 @@ def decide_entry(
 
 
 def _erased(sealed: Statement, openings: dict[str, Opening]) -> frozenset[str]:
-    commitments = getattr(sealed, "commitments", None)
-    if commitments is None:
-        return frozenset()
     return frozenset(
         name
-        for name, commitment in msgspec.structs.asdict(commitments).items()
-        if commitment is not None and name not in openings and is_text_field(sealed.kind, name)
+        for name in commitments_of(sealed)
+        if name not in openings and is_text_field(sealed.kind, name)
     )

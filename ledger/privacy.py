@@ -120,9 +120,6 @@ class Opening(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return commit(kind, field, bytes.fromhex(self.salt), self.value)
 
 
-Openings = dict[str, Opening]
-
-
 class Sealed(msgspec.Struct, frozen=True):
     """A statement in its logged form and the openings that go beside it (client side)."""
 
@@ -180,16 +177,6 @@ def check_openings(
             )
 
 
-_openings_decoder = msgspec.json.Decoder(dict[str, Opening])
-
-
-def decode_openings(data: bytes | str) -> Openings:
-    try:
-        return _openings_decoder.decode(data)
-    except msgspec.DecodeError as exc:
-        raise OpeningError("opening-invalid", f"openings are malformed: {exc}") from exc
-
-
 class SignedStatement(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The body of a write: `{"envelope": <DSSE envelope>, "openings": {field: opening}}`.
 
@@ -219,33 +206,24 @@ class SignedStatement(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
         return Envelope(self.payload, self.payloadType, self.signatures), self.openings
 
 
-class StoredOpening(msgspec.Struct, frozen=True):
-    """An opening as it is kept (off the log) and handed to entitled readers."""
-
-    index: int
-    field: str
-    salt: str
-    value: Any
-
-
-def verify_opening(payload: bytes, opening: StoredOpening) -> None:
-    """Check an opening against the statement in a logged payload; raise `OpeningError`."""
+def verify_openings(payload: bytes, index: int, openings: Mapping[str, Opening]) -> None:
+    """Check openings against the commitments of the statement logged at entry `index` (its
+    payload bytes); raise `OpeningError` naming the first that does not open."""
     try:
         statement = msgspec.json.decode(payload)
     except msgspec.DecodeError as exc:
         raise OpeningError("opening-mismatch", f"the statement is not JSON: {exc}") from exc
     kind = str(statement.get("kind", ""))
     commitments = statement.get("commitments") or {}
-    expected = commitments.get(opening.field)
-    if expected is None:
-        raise OpeningError(
-            "opening-mismatch", f"entry {opening.index} commits to no field `{opening.field}`"
-        )
-    computed = commit(kind, opening.field, bytes.fromhex(opening.salt), opening.value)
-    if computed != expected:
-        raise OpeningError(
-            "opening-mismatch",
-            f"the opening of `{opening.field}` does not match entry {opening.index}'s commitment",
-            expected=expected,
-            computed=computed,
-        )
+    for field, opening in openings.items():
+        expected = commitments.get(field)
+        if expected is None:
+            raise OpeningError("opening-mismatch", f"entry {index} commits to no field `{field}`")
+        computed = opening.commitment(kind, field)
+        if computed != expected:
+            raise OpeningError(
+                "opening-mismatch",
+                f"the opening of `{field}` does not match entry {index}'s commitment",
+                expected=expected,
+                computed=computed,
+            )

@@ -605,6 +605,15 @@ def is_text_field(kind: str, name: str) -> bool:
     return typ is str
 
 
+def commitments_of(sealed: Statement) -> dict[str, str]:
+    """The commitments a logged statement makes, by field (none, for a kind with nothing
+    private or an optional private field left out)."""
+    commitments = getattr(sealed, "commitments", None)
+    if commitments is None:
+        return {}
+    return {k: v for k, v in msgspec.structs.asdict(commitments).items() if v is not None}
+
+
 def open_statement(
     sealed: Statement,
     openings: Mapping[str, Opening],
@@ -619,14 +628,13 @@ def open_statement(
     """
     kind = sealed.kind
     full = _FULL_KINDS[kind]
-    commitments = getattr(sealed, "commitments", None)
-    if commitments is None:
+    if not private_fields(kind):
         if openings:
             raise OpeningError(
                 "opening-unexpected", f"{kind} has no private fields, yet openings were sent"
             )
         return sealed  # type: ignore[return-value]  # the sealed kind is the full kind
-    committed = msgspec.structs.asdict(commitments)
+    committed = commitments_of(sealed)
     check_openings(kind, {k: v for k, v in committed.items() if k not in erased}, openings)
     values = {f: getattr(sealed, f) for f in _PUBLIC_FIELDS[kind]}
     values.update({name: ERASED for name in erased if is_text_field(kind, name)})

@@ -172,6 +172,20 @@ def story(
     return accepted
 
 
+def verify_and_replay(database_url: str, vkey: str, log_key: Path, *replay_options: str) -> None:
+    """`dataledger verify --database-url` and `replay --check` on the database, both must pass."""
+    cli("verify", "--vkey", vkey, "--database-url", database_url)
+    cli(
+        "replay",
+        "--check",
+        "--database-url",
+        database_url,
+        "--log-key-file",
+        str(log_key),
+        *replay_options,
+    )
+
+
 def paid(m: Market, licence_id: str) -> None:
     """payment.record and payment.confirm: a trade, as the valuation model counts them."""
     payment = m.sign(
@@ -270,17 +284,7 @@ def test_every_kind_concurrently_on_several_workers(
         world.close()
         server.stop()
 
-    cli("verify", "--vkey", vkey, "--database-url", database_url)
-    cli(
-        "replay",
-        "--check",
-        "--database-url",
-        database_url,
-        "--log-key-file",
-        str(data_dir / "log-key.json"),
-        "--notice-period",
-        "2",
-    )
+    verify_and_replay(database_url, vkey, data_dir / "log-key.json", "--notice-period", "2")
 
 
 @pytest.mark.slow
@@ -335,12 +339,4 @@ def test_two_hosts_on_one_database_share_one_tree_and_one_quota(
             h.close()
         first.stop()
         second.stop()
-    cli("verify", "--vkey", vkey, "--database-url", database_url)
-    cli(
-        "replay",
-        "--check",
-        "--database-url",
-        database_url,
-        "--log-key-file",
-        str(first_dir / "log-key.json"),
-    )
+    verify_and_replay(database_url, vkey, first_dir / "log-key.json")

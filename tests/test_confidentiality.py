@@ -28,7 +28,7 @@ from api.settings import Settings
 from ledger import dsse
 from ledger.encoding import canonical_json
 from ledger.entries import decode_entry
-from ledger.privacy import Opening, StoredOpening, seal, verify_opening
+from ledger.privacy import Opening, seal, verify_openings
 from tests.factories import TEST_ORIGIN
 from tests.test_licences import Market, now
 from tests.world import World, asset_fields, wait_notice
@@ -232,9 +232,8 @@ def test_an_anonymous_reader_finds_no_private_value_and_entitled_readers_get_the
             base64.b64decode(regulator.get_json(f"/v1/log/entries/{index}")["entry"])
         )
         payload = dsse.payload_bytes(entry.envelope)
-        for name, opening in body["openings"].items():
-            verify_opening(payload, StoredOpening(index, name, opening["salt"], opening["value"]))
-            opened.append(opening["value"])
+        verify_openings(payload, index, msgspec.convert(body["openings"], dict[str, Opening]))
+        opened += [opening["value"] for opening in body["openings"].values()]
     found = canonical_json(opened)
     missing = [w for w, m in planted.texts.items() if m.encode() not in found]
     missing += [w for w, n in planted.numbers.items() if str(n).encode() not in found]
@@ -258,11 +257,7 @@ def test_parties_read_the_openings_of_their_own_deals_only(world: World) -> None
     assert anonymous.value.status == 401
     # The submitter kept the same openings; they verify against the entry offline.
     entry = decode_entry(base64.b64decode(usage.receipt.entry))
-    for name, opening in usage.openings.items():
-        verify_opening(
-            dsse.payload_bytes(entry.envelope),
-            StoredOpening(index, name, opening.salt, opening.value),
-        )
+    verify_openings(dsse.payload_bytes(entry.envelope), index, usage.openings)
 
 
 def _post(world: World, body: Any, path: str = "/v1/statements") -> Any:

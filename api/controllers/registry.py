@@ -77,7 +77,7 @@ class PartyController(Controller):
             contact = catalog.contact(conn, party_id)
         if found is None:
             raise NotFound(f"no party {party_id}")
-        if contact and reader and reader.may_read_private(party_id):
+        if contact and access.may_read_private(reader, party_id):
             found["contact"] = contact
         return convert(found, Party)
 
@@ -95,7 +95,7 @@ class PartyController(Controller):
     @get("/{party_id:str}/contact", operation_id="getContact", sync_to_thread=True)
     def get_contact(self, ledger: Ledger, reader: Reader, party_id: PartyId) -> Contact:
         """Contact details: the party itself, regulators and the operator only."""
-        if not require_reader(reader).may_read_private(party_id):
+        if not access.may_read_private(require_reader(reader), party_id):
             raise forbid("contact details are personal information: not yours to read")
         with ledger.engine.connect() as conn:
             found = catalog.contact(conn, party_id)
@@ -146,7 +146,7 @@ class AssetController(Controller):
     def get_asset(self, ledger: Ledger, reader: Reader, asset_id: HexId) -> AssetDetail:
         """An asset: public fields for all; cost, quality and schema for owner and regulators."""
         public = _asset_or_404(ledger, asset_id)
-        if reader and reader.may_read_private(public["owner_id"]):
+        if access.may_read_private(reader, public["owner_id"]):
             return convert(_asset_or_404(ledger, asset_id, private=True), AssetDetail)
         return convert(public, AssetDetail)
 

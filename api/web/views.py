@@ -108,7 +108,7 @@ def asset_page(
         if found is None:
             raise PageNotFound(f"no asset {asset_id}")
         private = {k: found.pop(k, None) for k in (*PRIVATE_ASSET_COLUMNS, "quality", "schema")}
-        if not (principal and principal.may_read_private(found["owner_id"])):
+        if not access.may_read_private(principal, found["owner_id"]):
             private = {}
         owner = found["owner_id"]
         versions = [
@@ -229,7 +229,7 @@ def party_page(
     ledger: LedgerService, principal: Principal | None, party_id: str, cursor: int | None
 ) -> dict[str, Any]:
     require_id(party_id, PARTY_ID, "party")
-    private = principal is not None and principal.may_read_private(party_id)
+    private = access.may_read_private(principal, party_id)
     with ledger.engine.connect() as conn:
         found = catalog.party(conn, party_id)
         if found is None:

@@ -18,7 +18,7 @@ from ledger.entries import decode_entry
 from ledger.errors import LedgerError, VerificationError
 from ledger.keys import keyid
 from ledger.note import NoteVerifier
-from ledger.privacy import Opening, StoredOpening, verify_opening
+from ledger.privacy import Opening, verify_openings
 from ledger.storage.schema import checkpoints, ledger_entries, merkle_nodes
 from ledger.storage.store import fetch_nodes, latest_checkpoint, openings_range
 from ledger.verification import EntryVerificationError, LogAuditor, check_signatures
@@ -84,12 +84,10 @@ def check_database(
 
 def _check_openings(index: int, entry: bytes, openings: dict[str, Opening]) -> None:
     """Every opening held for an entry opens the commitment the entry logs."""
-    payload = dsse.payload_bytes(decode_entry(entry).envelope)
-    for name, opening in openings.items():
-        try:
-            verify_opening(payload, StoredOpening(index, name, opening.salt, opening.value))
-        except LedgerError as exc:
-            raise EntryVerificationError(index, f"opening of `{name}`: {exc.message}") from exc
+    try:
+        verify_openings(dsse.payload_bytes(decode_entry(entry).envelope), index, openings)
+    except LedgerError as exc:
+        raise EntryVerificationError(index, exc.message) from exc
 
 
 def _check_root(

@@ -274,7 +274,7 @@ class Sequencer:
                     )
                     events = decide(view, sub.statement, ctx)
                     if sub.openings:
-                        new_openings.extend(self._opening_rows(view, sub, index))
+                        new_openings.append(self._held_openings(view, sub, index))
                 except StatementRejected as exc:
                     outcomes[pos] = exc
                     continue
@@ -339,11 +339,9 @@ class Sequencer:
         with self._engine.connect() as conn:
             self._caught_up(conn, store.tree_size(conn))
 
-    def _opening_rows(
-        self, view: LedgerView, sub: Submission, index: int
-    ) -> list[store.HeldOpening]:
+    def _held_openings(self, view: LedgerView, sub: Submission, index: int) -> store.HeldOpening:
         readers = audience(view, sub.statement, self._party_of(view, sub.signer_keyid))
-        return [store.HeldOpening(index, dict(sub.openings), readers)]
+        return store.HeldOpening(index, dict(sub.openings), readers)
 
     def _party_of(self, view: LedgerView, keyid: str) -> str:
         """The party a (decided) signer key belongs to. A key never changes hands, so the answer
