@@ -20,7 +20,7 @@ from api.client import DEFAULT_URL, ApiError, Client
 from api.keyfiles import read_key, write_new_key
 from api.settings import Settings
 from ledger import dsse, keys
-from ledger.errors import LedgerError
+from ledger.errors import EncodingError, LedgerError
 from ledger.note import parse_vkey
 from ledger.privacy import Opening, OpeningError, verify_openings
 from ledger.receipts import Receipt, verify_receipt
@@ -551,7 +551,10 @@ def receipt_verify(
     """Verify a saved receipt with the log's key alone, and any openings against it."""
 
     def action() -> None:
-        receipt = msgspec.json.decode(receipt_file.read_bytes(), type=Receipt)
+        try:
+            receipt = msgspec.json.decode(receipt_file.read_bytes(), type=Receipt)
+        except msgspec.DecodeError as exc:
+            raise EncodingError(f"{receipt_file} is not a receipt: {exc}") from exc
         entry, _ = verify_receipt(receipt, parse_vkey(read_vkey(vkey) or ""))
         payload = dsse.payload_bytes(entry.envelope)
         opened: dict[str, Any] = {}

@@ -549,6 +549,7 @@ def gateway_set(obj: Context, asset_id: str, party_id: str, disable: bool) -> No
                 "gateway_party": party_id,
                 "enabled": not disable,
                 "receipt": done.receipt,
+                "openings": done.openings,
             },
             f"gateway {party_id} {state} for {asset_id} at index {done.receipt.index}",
         )
@@ -739,7 +740,12 @@ def _freeze(obj: Context, kind: str, asset_id: str, reason: str) -> None:
             )
         verb = "froze" if kind == "asset.freeze" else "unfroze"
         obj.emit(
-            {"asset_id": asset_id, "frozen": kind == "asset.freeze", "receipt": done.receipt},
+            {
+                "asset_id": asset_id,
+                "frozen": kind == "asset.freeze",
+                "receipt": done.receipt,
+                "openings": done.openings,
+            },
             f"{verb} asset {asset_id} at index {done.receipt.index}",
         )
 

@@ -194,7 +194,7 @@ def party_rotate_key(obj: Context, new_key: Path) -> None:
             done = submit(client, key, "party.rotate_key", new_public_key=new_public)
         kid = keys.keyid_of(replacement)
         obj.emit(
-            {"keyid": kid, "receipt": done.receipt},
+            {"keyid": kid, "receipt": done.receipt, "openings": done.openings},
             f"rotated to key {kid} at index {done.receipt.index}; sign with {new_key} from now on",
         )
 
@@ -213,7 +213,7 @@ def party_revoke_key(obj: Context, keyid: str, reason: str) -> None:
         with obj.client() as client:
             done = submit(client, obj.signing_key(), "party.revoke_key", keyid=keyid, reason=reason)
         obj.emit(
-            {"keyid": keyid, "receipt": done.receipt},
+            {"keyid": keyid, "receipt": done.receipt, "openings": done.openings},
             f"revoked key {keyid} at index {done.receipt.index}",
         )
 
@@ -260,7 +260,12 @@ def _operator_role(obj: Context, operator_key: Path, kind: str, party_id: str, r
             done = submit(client, key, kind, party_id=party_id, role=role)
         verb = "granted" if kind == "role.grant" else "revoked"
         obj.emit(
-            {"party_id": party_id, "role": role, "receipt": done.receipt},
+            {
+                "party_id": party_id,
+                "role": role,
+                "receipt": done.receipt,
+                "openings": done.openings,
+            },
             f"{verb} role {role} {'to' if verb == 'granted' else 'from'} {party_id} "
             f"at index {done.receipt.index}",
         )
@@ -406,7 +411,12 @@ def asset_register(
             done = client.register_asset(obj.signing_key(), **fields)
             client.verify_receipt(done.receipt)
         obj.emit(
-            {"asset_id": done.id, "fingerprint": digest.fingerprint, "receipt": done.receipt},
+            {
+                "asset_id": done.id,
+                "fingerprint": digest.fingerprint,
+                "receipt": done.receipt,
+                "openings": done.openings,
+            },
             done.id,
         )
 
@@ -439,7 +449,12 @@ def asset_version(
         with obj.client() as client:
             done = submit(client, obj.signing_key(), "asset.version", **fields)
         obj.emit(
-            {"asset_id": asset_id, "fingerprint": digest.fingerprint, "receipt": done.receipt},
+            {
+                "asset_id": asset_id,
+                "fingerprint": digest.fingerprint,
+                "receipt": done.receipt,
+                "openings": done.openings,
+            },
             f"new version of {asset_id} ({digest.fingerprint}) at index {done.receipt.index}",
         )
 
@@ -744,7 +759,12 @@ def conflict_resolve(
             )
         outcome = f"asset {rightful} stands" if rightful else "every claim rejected"
         obj.emit(
-            {"fingerprint": fingerprint, "rightful_asset_id": rightful, "receipt": done.receipt},
+            {
+                "fingerprint": fingerprint,
+                "rightful_asset_id": rightful,
+                "receipt": done.receipt,
+                "openings": done.openings,
+            },
             f"conflict on {fingerprint} resolved at index {done.receipt.index}: {outcome}",
         )
 
