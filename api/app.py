@@ -11,6 +11,7 @@ from litestar import Litestar, MediaType, get
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from sqlalchemy import Engine
 
 import ledger
 from api.controllers.audit import AuditController
@@ -24,7 +25,8 @@ from api.keyfiles import load_or_create_key
 from api.observability import Metrics, configure_json_logging, request_middleware
 from api.openapi import ProblemDocumentingJsonPlugin, allow_header_middleware
 from api.problems import EXCEPTION_HANDLERS
-from api.service import LedgerService
+from api.sequencing.client import SequencerClient
+from api.service import Appender, LedgerService
 from api.settings import Settings
 from api.web.pages import web_route_handlers
 from api.web.state import WebState
@@ -70,7 +72,9 @@ class LogKeyMismatch(RuntimeError):
     """The log key at hand did not sign the database's log: starting would fork it."""
 
 
-def build_service(settings: Settings) -> LedgerService:
+def open_log(settings: Settings) -> tuple[Engine, LogSigner]:
+    """The database (migrated) and the log key that signs it, refusing a key that would fork
+    the log already in the database."""
     engine = make_engine(settings.resolved_database_url)
     if settings.auto_migrate:
         upgrade(engine)
@@ -95,14 +99,35 @@ def build_service(settings: Settings) -> LedgerService:
             f"{reason}. Use the log's own key and origin (DATALEDGER_ORIGIN); a new log needs a "
             "new database"
         )
-    metrics = Metrics()
-    sequencer = Sequencer(
+    return engine, signer
+
+
+def _sequencer(
+    settings: Settings, engine: Engine, signer: LogSigner, metrics: Metrics | None
+) -> Sequencer:
+    return Sequencer(
         engine,
         signer,
         max_batch=settings.max_batch,
         notice_period=timedelta(seconds=settings.notice_period_seconds),
-        on_commit=metrics.batch,
+        on_commit=metrics.batch if metrics is not None else None,
     )
+
+
+def build_sequencer(settings: Settings) -> Sequencer:
+    """The sequencer of the sequencing process (api/sequencing/server.py)."""
+    engine, signer = open_log(settings)
+    return _sequencer(settings, engine, signer, None)
+
+
+def build_service(settings: Settings) -> LedgerService:
+    engine, signer = open_log(settings)
+    metrics = Metrics()
+    sequencer: Appender
+    if settings.sequencer_socket:  # a worker of `serve`: the sequencer is another process
+        sequencer = SequencerClient(settings.sequencer_socket, on_append=metrics.acknowledged)
+    else:
+        sequencer = _sequencer(settings, engine, signer, metrics)
     return LedgerService(
         engine=engine,
         sequencer=sequencer,

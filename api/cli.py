@@ -219,7 +219,8 @@ def serve(
     import uvicorn
     from sqlalchemy.engine import make_url
 
-    from api.app import LogKeyMismatch, build_service
+    from api.app import LogKeyMismatch, open_log
+    from api.sequencing.supervisor import SequencerFailed, SequencerProcess
 
     # The other DATALEDGER_* settings (clock skew, body size, ...) come from the environment.
     settings = replace(
@@ -235,25 +236,34 @@ def serve(
         settings = replace(settings, certify_interval_seconds=certify_interval)
     # Migrate and make the log key once, here, before any worker starts.
     try:
-        service = build_service(settings)
+        engine, signer = open_log(settings)
     except LogKeyMismatch as exc:
         raise click.ClickException(str(exc)) from None
-    service.engine.dispose()
-    os.environ.update(settings.to_env())
-    click.echo(f"dataledger {ledger.__version__}: log {service.signer.vkey}", err=True)
+    engine.dispose()
+    click.echo(f"dataledger {ledger.__version__}: log {signer.vkey}", err=True)
     shown = make_url(settings.resolved_database_url).render_as_string(hide_password=True)
     click.echo(f"database {shown}; http://{host}:{port}", err=True)
-    os.environ["DATALEDGER_ACCESS_LOG"] = "1" if access_log else "0"
-    uvicorn.run(
-        "api.app:app_factory",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        access_log=False,  # the app logs each request itself, as JSON with its request id
-        log_config=None,  # structured JSON logs, configured by the app in each worker
-        log_level="info",
-    )
+    # One sequencing process decides and commits; the HTTP workers verify and hand over.
+    sequencer = SequencerProcess(settings)
+    try:
+        sequencer.start()
+    except SequencerFailed as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        os.environ.update(replace(settings, sequencer_socket=sequencer.socket_path).to_env())
+        os.environ["DATALEDGER_ACCESS_LOG"] = "1" if access_log else "0"
+        uvicorn.run(
+            "api.app:app_factory",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=False,  # the app logs each request itself, as JSON with its request id
+            log_config=None,  # structured JSON logs, configured by the app in each worker
+            log_level="info",
+        )
+    finally:
+        sequencer.stop()
 
 
 @main.command()

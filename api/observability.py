@@ -64,9 +64,18 @@ class Metrics:
         self.quotes = 0
 
     def batch(self, appended: int) -> None:
+        """A batch committed by this process's own sequencer."""
         with self._lock:
             self.appends += appended
             self.batches.observe(appended)
+
+    def acknowledged(self, batch_size: int | None) -> None:
+        """One append acknowledged through the sequencing process; `batch_size` once for
+        each batch seen (it may hold other workers' appends too)."""
+        with self._lock:
+            self.appends += 1
+            if batch_size is not None:
+                self.batches.observe(batch_size)
 
     def refusal(self, code: str) -> None:
         with self._lock:

@@ -10,6 +10,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from api.sequencing.client import DatabaseUnavailable, SequencerUnavailable
 from ledger.errors import (
     EncodingError,
     LedgerError,
@@ -123,6 +124,21 @@ def database_unavailable_handler(
     )
 
 
+def sequencer_unavailable_handler(
+    request: Request[Any, Any, Any], exc: Exception
+) -> Response[dict[str, Any]]:
+    """The sequencing process is restarting or the connection to it broke: 503. The message
+    says whether the statement may have been appended (resubmitting it is always safe)."""
+    log.warning("sequencer unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return problem(
+        503,
+        "sequencer-unavailable",
+        "Sequencer unavailable",
+        str(exc),
+        headers={"retry-after": "1"},
+    )
+
+
 def internal_error_handler(
     request: Request[Any, Any, Any], exc: Exception
 ) -> Response[dict[str, Any]]:
@@ -156,5 +172,7 @@ EXCEPTION_HANDLERS: dict[int | type[Exception], Any] = {
     HTTPException: http_error_handler,
     OperationalError: database_unavailable_handler,
     InterfaceError: database_unavailable_handler,
+    DatabaseUnavailable: database_unavailable_handler,
+    SequencerUnavailable: sequencer_unavailable_handler,
     Exception: internal_error_handler,
 }

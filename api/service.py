@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import msgspec
 import polars as pl
@@ -47,7 +47,7 @@ from ledger.storage import alert_data, catalog, export, market, projections, sto
 from ledger.storage.engine import scrub_after_erasure, write_transaction
 from ledger.storage.projections import SqlView
 from ledger.storage.schema import login_nonces, party_contacts, refusals, statement_openings
-from ledger.storage.sequencer import AppendResult, Sequencer, Submission, read_receipt
+from ledger.storage.sequencer import AppendResult, Submission, read_receipt
 from valuation.market_statistics import market_statistics
 from valuation.model import Quote
 
@@ -55,6 +55,16 @@ log = logging.getLogger(__name__)
 
 # Keeps every entry under the 64 KiB that a tlog-tiles entry bundle can carry.
 MAX_PAYLOAD_BYTES = 45_000
+
+
+class Appender(Protocol):
+    """Where verified submissions go: an in-process `Sequencer`, or the sequencing process
+    through `api.sequencing.client.SequencerClient` (what `serve` uses)."""
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def append(self, submission: Submission) -> AppendResult: ...
+    async def append_async(self, submission: Submission) -> AppendResult: ...
 
 
 class EntryOpenings(msgspec.Struct, frozen=True):
@@ -68,7 +78,7 @@ class EntryOpenings(msgspec.Struct, frozen=True):
 @dataclass
 class LedgerService:
     engine: Engine
-    sequencer: Sequencer
+    sequencer: Appender
     signer: LogSigner
     max_skew: timedelta
     metrics: Metrics = field(default_factory=Metrics)
@@ -161,7 +171,7 @@ class LedgerService:
             self.metrics.refusal(exc.code)
             raise
         try:
-            return await asyncio.wrap_future(self.sequencer.submit(submission))
+            return await self.sequencer.append_async(submission)
         except StatementRejected as exc:
             self.metrics.refusal(exc.code)
             await asyncio.to_thread(self.record_refusal, submission, exc)

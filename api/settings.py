@@ -23,6 +23,9 @@ class Settings:
     notice_period_seconds: int = 10 * 24 * 3600  # public notice of a new registration: 10 days
     certify_interval_seconds: float = 5.0  # how often the ledger looks for notices that ended
     auto_migrate: bool = True
+    # Set by `serve` for its workers: the socket of the sequencing process (api/sequencing).
+    # Empty: the sequencer runs in this process, on a thread.
+    sequencer_socket: str = ""
 
     @property
     def resolved_database_url(self) -> str:
@@ -56,6 +59,8 @@ class Settings:
             settings = replace(
                 settings, certify_interval_seconds=float(env["DATALEDGER_CERTIFY_INTERVAL"])
             )
+        if env.get("DATALEDGER_SEQUENCER_SOCKET"):
+            settings = replace(settings, sequencer_socket=env["DATALEDGER_SEQUENCER_SOCKET"])
         return settings
 
     def to_env(self) -> dict[str, str]:
@@ -71,4 +76,6 @@ class Settings:
         }
         if self.origin:
             env["DATALEDGER_ORIGIN"] = self.origin
+        if self.sequencer_socket:
+            env["DATALEDGER_SEQUENCER_SOCKET"] = self.sequencer_socket
         return env

@@ -12,6 +12,7 @@ tree size first, so there is one tree with no gap and no duplicate index.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import queue
@@ -136,15 +137,28 @@ class Sequencer:
         self._state_size = 0
         self.stats = BatchStats()
 
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def max_batch(self) -> int:
+        return self._max_batch
+
     # --- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> None:
         """Start the sequencer thread; an empty log first gets its size-0 checkpoint."""
-        self.ensure_checkpoint()
-        self.load_state()
+        self.prepare()
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="sequencer", daemon=True)
             self._thread.start()
+
+    def prepare(self) -> None:
+        """What `start` does before the thread: sign the empty tree if need be, fold the log
+        into the in-memory state. Alone, for a caller that runs `commit_batch` itself."""
+        self.ensure_checkpoint()
+        self.load_state()
 
     def stop(self) -> None:
         if self._thread is not None:
@@ -172,6 +186,10 @@ class Sequencer:
         """Submit and wait (for the CLI, scripts and tests)."""
         return self.submit(submission).result()
 
+    async def append_async(self, submission: Submission) -> AppendResult:
+        """Submit and await, from an event loop."""
+        return await asyncio.wrap_future(self.submit(submission))
+
     # --- the loop -----------------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -195,24 +213,26 @@ class Sequencer:
                 return
 
     def _process(self, batch: list[_Pending]) -> None:
-        try:
-            outcomes = self._commit(batch)
-        except Exception as exc:
-            self._tree = None  # the cached frontier may not match what is committed
-            if len(batch) > 1:
-                # One bad submission must not sink the others: retry each on its own.
-                log.warning("batch of %d failed (%s); retrying one by one", len(batch), exc)
-                for pending in batch:
-                    self._process([pending])
-                return
-            log.exception("append failed")
-            batch[0].future.set_exception(exc)
-            return
+        outcomes = self.commit_batch([p.submission for p in batch])
         for pending, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 pending.future.set_exception(outcome)
             else:
                 pending.future.set_result(outcome)
+
+    def commit_batch(self, batch: list[Submission]) -> list[AppendResult | BaseException]:
+        """Decide and durably commit `batch` in one transaction: per submission, its result or
+        the exception that refused it. If the transaction fails, each submission is retried on
+        its own, so one bad submission does not sink the others."""
+        try:
+            return self._commit(batch)
+        except Exception as exc:
+            self._tree = None  # the cached frontier may not match what is committed
+            if len(batch) > 1:
+                log.warning("batch of %d failed (%s); retrying one by one", len(batch), exc)
+                return [r for sub in batch for r in self.commit_batch([sub])]
+            log.exception("append failed")
+            return [exc]
 
     @contextmanager
     def _write_transaction(self) -> Iterator[Connection]:
@@ -225,10 +245,10 @@ class Sequencer:
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_SEQUENCER_LOCK})")
             yield conn
 
-    def _commit(self, batch: list[_Pending]) -> list[AppendResult | BaseException]:
+    def _commit(self, subs: list[Submission]) -> list[AppendResult | BaseException]:
         # Per submission: (index, entry bytes) if appended, an int if already in the log,
         # or the exception that refused it.
-        outcomes: list[_Outcome] = [None] * len(batch)
+        outcomes: list[_Outcome] = [None] * len(subs)
         note = ""
         new_entries: list[store.NewEntry] = []
         new_openings: list[store.HeldOpening] = []
@@ -242,7 +262,6 @@ class Sequencer:
                 zip(CompactRange.frontier_ids(size), tree.nodes, strict=True)
             )
             integrated_at = format_rfc3339_utc(self._clock())
-            subs = [p.submission for p in batch]
             existing = store.indices_by_envelope_hash(conn, [s.envelope_sha256 for s in subs])
             used = store.used_nonces(conn, [(s.signer_keyid, s.statement.nonce) for s in subs])
             # Decide in memory: the cached state, caught up with what other processes appended,
