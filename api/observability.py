@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
+import os
 import sys
 import threading
 import time
@@ -170,7 +170,7 @@ def request_middleware(metrics: Metrics) -> Any:
             headers = dict(scope.get("headers", []))
             given = headers.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
             request_id = (
-                given if 0 < len(given) <= 64 and given.isprintable() else secrets.token_hex(8)
+                given if 0 < len(given) <= 64 and given.isprintable() else os.urandom(8).hex()
             )
             scope.setdefault("state", {})["request_id"] = request_id
             started = time.perf_counter()

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any, ClassVar, Protocol
 
 import msgspec
@@ -109,7 +110,7 @@ class LedgerService:
         self.metrics.quote()
         return receipt, dict(submission.openings)
 
-    @property
+    @cached_property
     def operator(self) -> KeyRecord:
         return KeyRecord(self.signer.keyid, self.signer.keyid, self.signer.public_key)
 
