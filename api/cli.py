@@ -258,6 +258,7 @@ def serve(
             host=host,
             port=port,
             workers=workers,
+            http="api.edge:LimitedHttpToolsProtocol",  # header size, count and time limits
             access_log=False,  # the app logs each request itself, as JSON with its request id
             log_config=None,  # structured JSON logs, configured by the app in each worker
             log_level="info",

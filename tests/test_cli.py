@@ -43,7 +43,9 @@ class Server:
         self.log.close()
 
 
-def start_server(database_url: str, data_dir: Path, workers: int = 1) -> Server:
+def start_server(
+    database_url: str, data_dir: Path, workers: int = 1, env: dict[str, str] | None = None
+) -> Server:
     port = free_port()
     log = open(data_dir.parent / f"server-{port}.log", "wb")  # noqa: SIM115 - lives with the process
     process = subprocess.Popen(
@@ -65,6 +67,7 @@ def start_server(database_url: str, data_dir: Path, workers: int = 1) -> Server:
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
