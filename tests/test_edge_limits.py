@@ -4,6 +4,7 @@ the memory a burst of oversized headers can make the server hold."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -43,10 +44,9 @@ def _address(server: Server) -> tuple[str, int]:
 def _exchange(server: Server, raw: bytes, timeout: float = 10.0) -> tuple[int, dict[str, object]]:
     """Send `raw`, read until the server closes; the status and the problem document."""
     with socket.create_connection(_address(server), timeout=timeout) as sock:
-        try:
+        # The server may answer and close before we finish sending.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             sock.sendall(raw)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server answered and closed before we finished sending
         data = b""
         while True:
             try:
