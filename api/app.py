@@ -21,6 +21,7 @@ from api.controllers.registry import AssetController, PartyController, RegistryO
 from api.controllers.statements import StatementController
 from api.controllers.valuation import ValuationController
 from api.deps import Ledger, reader_from_request
+from api.edge import control_bytes_middleware
 from api.keyfiles import load_or_create_key
 from api.observability import Metrics, configure_json_logging, request_middleware
 from api.openapi import ProblemDocumentingJsonPlugin, allow_header_middleware
@@ -189,7 +190,11 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
             "reader": Provide(reader_from_request),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[request_middleware(ledger_service.metrics), allow_header_middleware],
+        middleware=[
+            request_middleware(ledger_service.metrics),
+            control_bytes_middleware,
+            allow_header_middleware,
+        ],
         on_startup=[start],
         on_shutdown=[stop],
         request_max_body_size=settings.max_body_bytes,

@@ -22,16 +22,26 @@ import asyncio
 import json
 import logging
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar
 
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Receive,
+    Scope,
+    Send,
+)
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 log = logging.getLogger(__name__)
 
 _REASONS = {
+    400: "Malformed request",
     408: "Request Timeout",
     431: "Request Header Fields Too Large",
     503: "Service Unavailable",
@@ -71,8 +81,8 @@ def _limits() -> EdgeLimits:
     return EdgeLimits.from_env()
 
 
-def _problem(status: int, code: str, detail: str) -> bytes:
-    body = json.dumps(
+def _problem_body(status: int, code: str, detail: str) -> bytes:
+    return json.dumps(
         {
             "type": f"urn:dataledger:problem:{code}",
             "title": _REASONS[status],
@@ -80,6 +90,10 @@ def _problem(status: int, code: str, detail: str) -> bytes:
             "detail": detail,
         }
     ).encode()
+
+
+def _problem(status: int, code: str, detail: str) -> bytes:
+    body = _problem_body(status, code, detail)
     head = (
         f"HTTP/1.1 {status} {_REASONS[status]}\r\n"
         "content-type: application/problem+json\r\n"
@@ -254,3 +268,35 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             f"the request's {self._deadline_for} did not arrive within "
             f"{self._deadline_seconds:g} s",
         )
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def control_bytes_middleware(app: ASGIApp) -> ASGIApp:
+    """Refuse a path that holds a control character once percent-decoded (NUL, CR, LF, ...)
+    with 400, before any handler (a NUL reached the static files and failed there, with 500).
+    A path that no route takes gets the router's 404 first: it reaches no handler either."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _CONTROL.search(scope.get("path", "")):  # type: ignore[comparison-overlap]
+            body = _problem_body(400, "malformed", "the request path holds a control character")
+            start: HTTPResponseStartEvent = {
+                "type": "http.response.start",
+                "status": 400,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+            await send(start)
+            end: HTTPResponseBodyEvent = {
+                "type": "http.response.body",
+                "body": body,
+                "more_body": False,
+            }
+            await send(end)
+            return
+        await app(scope, receive, send)
+
+    return middleware

@@ -627,6 +627,27 @@ def expire_early(m: Market) -> tuple[Signer, Any]:
     return m.ledger.op, m.make(LicenceExpire, licence_id=m.licence)
 
 
+@case("conflict-open", "licences._uncontested")
+def offer_a_copy_of_a_certified_fingerprint(m: Market) -> tuple[Signer, Any]:
+    copy = m.ledger.asset(m.other, "asset")  # the certified asset's fingerprint
+    return m.other, m.make_offer(copy)
+
+
+@case("gateway-is-seller", "licences.set_gateway")
+def the_seller_appoints_itself_gateway(m: Market) -> tuple[Signer, Any]:
+    return m.owner, m.make(GatewaySet, asset_id=m.asset, gateway_party=m.owner.id, enabled=True)
+
+
+@case("gateway-is-seller", "licences.report_usage")
+def a_gateway_that_became_the_seller_meters_its_buyer(m: Market) -> tuple[Signer, Any]:
+    m.send(m.owner, GatewaySet, asset_id=m.asset, gateway_party=m.gateway.id, enabled=True)
+    tid = m.send(m.owner, RightsOffer, asset_id=m.asset, right="operation", to_party=m.gateway.id)
+    m.send(m.gateway, RightsAccept, transfer_id=tid)
+    offer = m.ledger.publish(m.gateway, m.asset)
+    licence = m.ledger.licence(m.gateway, m.buyer, offer)
+    return m.gateway, usage(m, 1, licence)
+
+
 @case("not-allowed", "licences.report_usage")
 def a_stranger_reports_usage(m: Market) -> tuple[Signer, Any]:
     return m.other, usage(m, 1)
@@ -1051,6 +1072,17 @@ def test_licence_expires_at_the_end_of_its_term_not_before(ledger: Ledger) -> No
     m.send(m.ledger.op, LicenceExpire, licence_id=first)
     second = m.ledger.licence(m.owner, m.other, exclusive)
     assert status_of(m, "licence", second) == "active"
+
+
+def test_a_late_copy_does_not_stop_the_certified_originals_trade(ledger: Ledger) -> None:
+    m = market(ledger)
+    copy = m.ledger.asset(m.other, "asset")
+    original = m.ledger.state.asset(m.asset)
+    assert original is not None and original.conflict and original.status == "certified"
+    offer = m.ledger.publish(m.owner, m.asset)
+    assert status_of(m, "licence", m.ledger.licence(m.owner, m.other, offer)) == "active"
+    with pytest.raises(StatementRejected, match="contested claim"):
+        m.ledger.decide(m.other, m.make_offer(copy))
 
 
 def test_usage_up_to_the_quota_exhausts_the_licence(ledger: Ledger) -> None:

@@ -280,3 +280,24 @@ def test_sql_shaped_text_in_every_text_field_of_an_asset(app_client: TestClient[
     found = app_client.get("/v1/assets", params={"q": "DROP TABLE"}).json()["assets"]
     assert [a["asset_id"] for a in found] == [asset_id]
     assert app_client.get("/v1/assets", params={"q": INJECTIONS[4]}).status_code < 500
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/static/explorer.js%00.css", 400),  # reached the static files: 500 before
+        ("/v1/assets/%0d%0aSet-Cookie:x", 400),
+        ("/asset/%7f", 404),  # no route takes it: the router's 404 comes first
+        ("/%1b[2J", 404),
+    ],
+)
+def test_control_bytes_in_a_path_never_reach_a_handler(
+    app_client: TestClient[Any], path: str, status: int
+) -> None:
+    before = app_client.get("/v1/log/checkpoint").text
+    response = app_client.get(path)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    if status == 400:
+        assert response.json()["type"] == "urn:dataledger:problem:malformed"
+    assert app_client.get("/v1/log/checkpoint").text == before

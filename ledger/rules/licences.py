@@ -66,6 +66,18 @@ def _tradeable(view: LedgerView, asset_id: str) -> AssetRecord:
     return asset
 
 
+def _uncontested(asset: AssetRecord) -> None:
+    """A claim whose fingerprint another party also claims trades only if it was certified
+    before the rival claim came (no contested claim can be certified): a late copy cannot be
+    offered or licensed, and it cannot stop the certified original's trade either."""
+    if asset.conflict and asset.status != "certified":
+        raise refuse(
+            "conflict-open",
+            f"asset {asset.asset_id} is a contested claim on its fingerprint: it cannot be "
+            "traded until a regulator rules on the conflict",
+        )
+
+
 def _operator_of(view: LedgerView, asset_id: str, signer: Signer, what: str) -> None:
     if view.holder(asset_id, "operation") != signer.party_id:
         raise refuse("right-required", f"only the holder of the operation right may {what}", 403)
@@ -86,7 +98,7 @@ def _check_pricing(pricing: Pricing) -> None:
 
 
 def publish(view: LedgerView, st: OfferPublish, signer: Signer, ctx: Context) -> list[Event]:
-    _tradeable(view, st.asset_id)
+    _uncontested(_tradeable(view, st.asset_id))
     _operator_of(view, st.asset_id, signer, "publish offers")
     _check_pricing(st.policy.pricing)
     return [
@@ -123,6 +135,7 @@ def request(view: LedgerView, st: LicenceRequest, signer: Signer, ctx: Context) 
     if offer.status != "open":
         raise refuse("offer-closed", f"offer {st.offer_id} is {offer.status}")
     asset = _tradeable(view, offer.asset_id)
+    _uncontested(asset)
     seller = view.holder(offer.asset_id, "operation") or offer.publisher_id
     if signer.party_id == seller:
         raise refuse("own-asset", "a party cannot license its own asset", 422)
@@ -192,6 +205,7 @@ def approve(view: LedgerView, st: LicenceApprove, signer: Signer, ctx: Context) 
     licence = require_licence(view, st.licence_id)
     _require_status(licence, "requested")
     asset = _tradeable(view, licence.asset_id)
+    _uncontested(asset)
     _operator_of(view, licence.asset_id, signer, "approve licences")
     start = _at(ctx)
     starts_at = format_rfc3339_utc(start)
@@ -216,7 +230,7 @@ def regulator_approve(
     require_role(view, signer, "regulator", "approve licences of important data")
     licence = require_licence(view, st.licence_id)
     _require_status(licence, "awaiting_regulator")
-    _tradeable(view, licence.asset_id)
+    _uncontested(_tradeable(view, licence.asset_id))
     return [
         LicenceStatusChanged(
             licence_id=st.licence_id, status="active", reason="regulator approved"
@@ -264,9 +278,16 @@ def expire(view: LedgerView, st: LicenceExpire, signer: Signer, ctx: Context) ->
 
 
 def set_gateway(view: LedgerView, st: GatewaySet, signer: Signer, ctx: Context) -> list[Event]:
-    require_live_asset(view, st.asset_id)
+    asset = require_live_asset(view, st.asset_id)
     _operator_of(view, st.asset_id, signer, "appoint metering gateways")
     require_party(view, st.gateway_party)
+    if st.enabled and st.gateway_party in (signer.party_id, asset.owner_id):
+        raise refuse(
+            "gateway-is-seller",
+            "a metering gateway reports its buyers' usage, so it must not be the seller: "
+            "neither the operation-right holder nor the owner can be the asset's gateway",
+            422,
+        )
     return [
         GatewayChanged(asset_id=st.asset_id, gateway_party=st.gateway_party, enabled=st.enabled),
         AssetTouched(asset_id=st.asset_id),
@@ -280,6 +301,12 @@ def report_usage(view: LedgerView, st: UsageReport, signer: Signer, ctx: Context
     ):
         raise refuse(
             "not-allowed", "only the licensee or the asset's gateway may report usage", 403
+        )
+    if signer.party_id != licence.buyer_id and signer.party_id == licence.seller_id:
+        raise refuse(
+            "gateway-is-seller",
+            "the seller cannot meter its own buyer's licence, even as the asset's gateway",
+            403,
         )
     _require_status(licence, "active")
     _tradeable(view, licence.asset_id)

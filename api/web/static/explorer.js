@@ -1394,9 +1394,14 @@ async function keyFromInput(input) {
 
 function safeNext() {
   const next = new URLSearchParams(window.location.search).get("next");
-  // Only a path on this site: never "//host" or "https://..." (no open redirect).
-  if (next && next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/\\")) {
-    return next;
+  if (!next) return "/";
+  // Resolved as the browser will resolve it, then only a page of this site: "//host",
+  // "/\\host", "https://..." and "/<tab>/host" (the parser drops tabs and newlines) all leave.
+  try {
+    const url = new URL(next, window.location.origin);
+    if (url.origin === window.location.origin) return url.pathname + url.search + url.hash;
+  } catch (_) {
+    // not a URL at all
   }
   return "/";
 }
