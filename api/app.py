@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import os
 from datetime import timedelta
+from typing import Any
 
-from litestar import Litestar, MediaType, get
+from litestar import Litestar, MediaType, Request, get
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
@@ -29,8 +32,10 @@ from api.problems import EXCEPTION_HANDLERS
 from api.sequencing.client import SequencerClient
 from api.service import Appender, LedgerService
 from api.settings import Settings
+from api.web.headers import security_headers_middleware
 from api.web.pages import web_route_handlers
 from api.web.state import WebState
+from ledger.errors import StatementRejected
 from ledger.logsigner import LogSigner, default_origin
 from ledger.storage.engine import make_engine
 from ledger.storage.integrity import foreign_log_key
@@ -56,8 +61,17 @@ def load_log_signer(settings: Settings) -> LogSigner:
     tags=["ops"],
     sync_to_thread=False,
 )
-def metrics(ledger: Ledger) -> str:
-    """Prometheus metrics of this process: appends, batch sizes, refusals, proof latency..."""
+def metrics(ledger: Ledger, request: Request[Any, Any, Any]) -> str:
+    """Prometheus metrics of this process: appends, batch sizes, refusals, proof latency...
+
+    With `DATALEDGER_METRICS_TOKEN` set, only for `Authorization: Bearer <that token>`."""
+    token = request.app.state.get("metrics_token", "")
+    if token:
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise StatementRejected(
+                "unauthorized", "metrics need Authorization: Bearer <metrics token>", status=401
+            )
     return ledger.metrics.exposition()
 
 
@@ -193,11 +207,13 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
         middleware=[
             request_middleware(ledger_service.metrics),
             control_bytes_middleware,
+            security_headers_middleware,
             allow_header_middleware,
         ],
         on_startup=[start],
         on_shutdown=[stop],
         request_max_body_size=settings.max_body_bytes,
+        state=State({"metrics_token": settings.metrics_token}),
         logging_config=None,  # logging is the process's business (JSON lines under `serve`)
         openapi_config=OpenAPIConfig(
             title="dataledger",

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import click
 import httpx
@@ -118,6 +120,52 @@ def common_options(command: F) -> F:
 def main(ctx: click.Context, url: str | None, key: str | None, as_json: bool) -> None:
     """dataledger: a data-asset registry and rights ledger on a signed Merkle log."""
     ctx.obj = Context(url, key, as_json)
+    # What the server sends is other people's text (titles, names, reasons): it must not
+    # reach the terminal as escape sequences, piped or not.
+    ctx.with_resource(printable_output())
+
+
+# Every control character but newline and tab, DEL, and the C1 controls, shown as \\uNNNN:
+# readable, and inside a JSON string the same character (--json output stays valid).
+_UNPRINTABLE = {
+    c: f"\\u{c:04x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if chr(c) not in "\n\t"
+}
+
+
+class _Printable(io.TextIOBase):
+    """A text stream that writes control characters as visible escapes."""
+
+    def __init__(self, inner: TextIO) -> None:
+        self._inner = inner
+
+    def write(self, text: str) -> int:
+        self._inner.write(text.translate(_UNPRINTABLE))
+        return len(text)
+
+    def flush(self) -> None:
+        self._inner.flush()
+
+    def isatty(self) -> bool:
+        return self._inner.isatty()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._inner, "encoding", "utf-8")
+
+    @property
+    def buffer(self) -> Any:
+        return self._inner.buffer  # bytes written on purpose (exports) pass as they are
+
+
+@contextlib.contextmanager
+def printable_output() -> Iterator[None]:
+    """stdout and stderr escape control characters while a command runs."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Printable(sys.stdout), _Printable(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 def read_vkey(value: str | None) -> str | None:

@@ -26,6 +26,7 @@ class Settings:
     # Set by `serve` for its workers: the socket of the sequencing process (api/sequencing).
     # Empty: the sequencer runs in this process, on a thread.
     sequencer_socket: str = ""
+    metrics_token: str = ""  # if set, /metrics needs `Authorization: Bearer <token>`
 
     @property
     def resolved_database_url(self) -> str:
@@ -59,6 +60,8 @@ class Settings:
             settings = replace(
                 settings, certify_interval_seconds=float(env["DATALEDGER_CERTIFY_INTERVAL"])
             )
+        if env.get("DATALEDGER_METRICS_TOKEN"):
+            settings = replace(settings, metrics_token=env["DATALEDGER_METRICS_TOKEN"])
         if env.get("DATALEDGER_SEQUENCER_SOCKET"):
             settings = replace(settings, sequencer_socket=env["DATALEDGER_SEQUENCER_SOCKET"])
         return settings
@@ -78,4 +81,6 @@ class Settings:
             env["DATALEDGER_ORIGIN"] = self.origin
         if self.sequencer_socket:
             env["DATALEDGER_SEQUENCER_SOCKET"] = self.sequencer_socket
+        if self.metrics_token:
+            env["DATALEDGER_METRICS_TOKEN"] = self.metrics_token
         return env

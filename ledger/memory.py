@@ -468,6 +468,7 @@ def _licence_approved(s: MemoryState, e: ev.LicenceApproved, index: int, at: str
         e.licence_id,
         status=e.status,
         price_currency=e.price.currency,
+        price_minor=e.price.amount_minor,
         starts_at=e.starts_at,
         ends_at=e.ends_at,
     )
@@ -498,6 +499,9 @@ def _usage_corrected(s: MemoryState, e: ev.UsageCorrected, index: int, at: str) 
 
 def _payment_recorded(s: MemoryState, e: ev.PaymentRecorded, index: int, at: str) -> None:
     s._insert(s._payments, e.payment_id, PaymentRecord(e.payment_id, e.licence_id, "recorded"))
+    licence = s._licences.get(e.licence_id)
+    if licence is not None:
+        s._change_licence(e.licence_id, paid_minor=licence.paid_minor + e.amount.amount_minor)
 
 
 def _payment_confirmed(s: MemoryState, e: ev.PaymentConfirmed, index: int, at: str) -> None:

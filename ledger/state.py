@@ -64,6 +64,8 @@ class LicenceRecord:
     starts_at: str | None
     ends_at: str | None
     price_currency: str | None
+    price_minor: int | None = None  # the agreed price, once approved
+    paid_minor: int = 0  # what the buyer has recorded as paid so far
 
 
 @dataclass(frozen=True, slots=True)

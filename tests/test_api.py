@@ -272,3 +272,16 @@ def test_metrics_move_after_appends_and_requests_carry_an_id(client: TestClient[
     response = client.get("/healthz", headers={"x-request-id": "trace-42"})
     assert response.headers["x-request-id"] == "trace-42"
     assert len(client.get("/healthz").headers["x-request-id"]) == 16
+
+
+def test_metrics_can_be_kept_behind_a_bearer_token(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", origin=TEST_ORIGIN, metrics_token="s3cret")
+    with TestClient(create_app(settings)) as guarded:
+        anonymous = guarded.get("/metrics")
+        assert anonymous.status_code == 401
+        assert anonymous.json()["type"].endswith(":unauthorized")
+        wrong = guarded.get("/metrics", headers={"authorization": "Bearer guess"})
+        assert wrong.status_code == 401
+        right = guarded.get("/metrics", headers={"authorization": "Bearer s3cret"})
+        assert right.status_code == 200 and "dataledger_appends_total" in right.text
+    assert Settings.from_env({"DATALEDGER_METRICS_TOKEN": "t"}).metrics_token == "t"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from typing import Any
 import click
 import pytest
 
+from api.cli import _Printable
 from api.cli_registry import minor_units
 from api.keyfiles import write_new_key
 from ledger import keys
@@ -221,3 +223,39 @@ def test_minor_units_are_exact(text: str, minor: int) -> None:
 def test_minor_units_refuses(text: str) -> None:
     with pytest.raises(click.BadParameter):
         minor_units(text)
+
+
+def test_a_strangers_title_reaches_the_terminal_as_text_not_escapes(
+    server: Server, tmp_path: Path
+) -> None:
+    """Clear screen, set window title: a title is someone else's text, shown escaped."""
+    key, _ = new_key(tmp_path, "stranger")
+    register_party(key, "Stranger\x1b[31m")
+    data = tmp_path / "data.csv"
+    data.write_text("a\nb\n")
+    hostile = "Title\x1b[2J\x1b]0;pwned\x07\x9b"
+    asset_id = as_json(*register_args(key, data, "--title", hostile))["asset_id"]
+    shown = cli("asset", "show", asset_id)
+    assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout and "\x9b" not in shown.stdout
+    assert as_json("asset", "show", asset_id)["title"] == hostile  # JSON keeps the text exact
+    # Piped, click drops the CSI sequence ("\x1b[2J") itself; the rest arrives escaped.
+    assert "Title\\u001b]0;pwned\\u0007\\u009b\n" in shown.stdout
+
+
+def test_printable_output_escapes_what_a_terminal_would_obey() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    printable = _Printable(screen)
+    printable.write("Title\x1b[2J\x1b]0;pwned\x07\r\x9b\n\tok")
+    assert screen.getvalue() == "Title\\u001b[2J\\u001b]0;pwned\\u0007\\u000d\\u009b\n\tok"
+    assert printable.isatty()
+
+
+def register_args(key: str, data: Path, *extra: str) -> tuple[str, ...]:
+    return (
+        "asset", "register", "--file", str(data), "--category", "finance.credit",
+        "--classification", "general", "--personal-info", "none", "--key", key, *extra,
+    )  # fmt: skip

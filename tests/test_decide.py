@@ -688,6 +688,20 @@ def pay_before_a_price_is_agreed(m: Market) -> tuple[Signer, Any]:
     return m.other, m.make(PaymentRecord, licence_id=lid, amount=Money(amount_minor=1000))
 
 
+@case("licence-state", "licences.record_payment")
+def pay_for_a_licence_the_regulator_rejected(m: Market) -> tuple[Signer, Any]:
+    important = m.ledger.certified_asset(m.owner, "important", classification="important")
+    lid = m.ledger.licence(m.owner, m.buyer, m.ledger.publish(m.owner, important))
+    m.send(m.regulator, LicenceReject, licence_id=lid, reason="not in the public interest")
+    return m.buyer, m.make(PaymentRecord, licence_id=lid, amount=Money(amount_minor=1000))
+
+
+@case("overpayment", "licences.record_payment")
+def pay_past_the_agreed_price(m: Market) -> tuple[Signer, Any]:
+    m.send(m.buyer, PaymentRecord, licence_id=m.licence, amount=Money(amount_minor=600))
+    return m.buyer, m.make(PaymentRecord, licence_id=m.licence, amount=Money(amount_minor=401))
+
+
 @case("currency-mismatch", "licences.record_payment")
 def pay_in_another_currency(m: Market) -> tuple[Signer, Any]:
     amount = Money(amount_minor=1000, currency="USD")
@@ -1072,6 +1086,17 @@ def test_licence_expires_at_the_end_of_its_term_not_before(ledger: Ledger) -> No
     m.send(m.ledger.op, LicenceExpire, licence_id=first)
     second = m.ledger.licence(m.owner, m.other, exclusive)
     assert status_of(m, "licence", second) == "active"
+
+
+def test_payments_add_up_to_the_agreed_price_and_no_further(ledger: Ledger) -> None:
+    m = market(ledger)
+    assert m.licence_record().price_minor == 1000 and m.licence_record().paid_minor == 0
+    m.send(m.buyer, PaymentRecord, licence_id=m.licence, amount=Money(amount_minor=600))
+    m.send(m.buyer, PaymentRecord, licence_id=m.licence, amount=Money(amount_minor=400))
+    assert m.licence_record().paid_minor == 1000
+    huge = Money(amount_minor=2**63 - 1)  # was recorded and confirmed, twice, before
+    with pytest.raises(StatementRejected, match="0 still owed"):
+        m.ledger.decide(m.buyer, m.make(PaymentRecord, licence_id=m.licence, amount=huge))
 
 
 def test_a_late_copy_does_not_stop_the_certified_originals_trade(ledger: Ledger) -> None:

@@ -404,7 +404,8 @@ def test_export_writes_the_valuation_contract_exactly(world: World, tmp_path: An
     from valuation.contract import ASSETS, TRANSACTIONS, USAGE
 
     m = Market(world)
-    licence_id = m.active(units=100)
+    licence_id = m.request(units=100)
+    m.approve(licence_id, price=15_001)  # room for the unconfirmed payment below
     m.usage(licence_id, 30)
     m.usage(licence_id, 12)
     payment = m.sign(

@@ -70,3 +70,14 @@ def test_statistics_match_the_hand_computed_market() -> None:
     assert jan["personal_share"] == pytest.approx(1 / 3)
     assert feb["median_unit_price"] == 200.0 and feb["price_index"] == 200.0
     assert feb["hhi_sellers"] == 10_000 and feb["personal_share"] == 0
+
+
+def test_totals_of_huge_prices_do_not_wrap_round() -> None:
+    """Two licences at 2^63 - 1 gave `total_value_minor: -1` (a 64-bit sum wrapped)."""
+    transactions, assets = frames()
+    top = 2**63 - 1
+    transactions = transactions.with_columns(pl.lit(top, dtype=pl.Int64).alias("price_minor"))
+    stats = market_statistics(transactions, assets)
+    january = stats.filter(pl.col("month") == "2026-01").row(0, named=True)
+    assert january["total_value_minor"] == 3 * top
+    assert all(v > 0 for v in stats["total_value_minor"].to_list())

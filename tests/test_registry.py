@@ -53,6 +53,14 @@ def test_register_object_resolve_certify_and_move_a_right(world: World) -> None:
     assert entry.index == cert["certified_index"]
     html = world.http.get(f"/v1/assets/{asset.id}/certificate", params={"format": "html"})
     assert html.headers["content-type"].startswith("text/html") and asset.id in html.text
+    assert "frame-ancestors 'none'" in html.headers["content-security-policy"]
+    assert html.headers["x-content-type-options"] == "nosniff"
+    assert html.headers["referrer-policy"] == "same-origin"
+    docs = world.http.get("/schema/swagger")
+    assert docs.status_code == 200
+    csp = docs.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in csp and "https://cdn.jsdelivr.net/npm/swagger-ui-dist@" in csp
+    assert docs.headers["x-content-type-options"] == "nosniff"
 
     transfer = world.client().sign_and_submit(
         owner, "rights.offer", asset_id=asset.id, right="operation", to_party=pid(buyer)

@@ -27,8 +27,9 @@ def test_a_quote_is_priced_explained_and_recorded(world: World) -> None:
     m = Market(world)
     for i in range(32):
         units = 20 + 7 * i
-        licence_id = m.active(units=units)
         price = 10_000 + 50 * units
+        licence_id = m.request(units=units)
+        m.approve(licence_id, price=price)  # and paid in full below
         payment = m.sign(
             m.buyer,
             "payment.record",

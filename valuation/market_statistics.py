@@ -3,7 +3,8 @@
 From the contract's `transactions` and `assets` frames:
 
 - `licences`: distinct licences with a confirmed payment in the month;
-- `total_value_minor`: the sum of those payments;
+- `total_value_minor`: the sum of those payments (summed in 128 bits: prices are up to 2^63 - 1
+  each, and a 64-bit sum of a few of them would wrap round to a negative total);
 - `median_unit_price`: median of price / units (licences without a quota count as one unit);
 - `price_index`: a chained index of the median unit price, 100 in the category's first month,
   then multiplied month to month by the ratio of medians (months without trades carry over);
@@ -30,15 +31,17 @@ def _hhi(frame: pl.DataFrame, party: str) -> pl.DataFrame:
 
 def market_statistics(transactions: pl.DataFrame, assets: pl.DataFrame) -> pl.DataFrame:
     """One row per (category, month), sorted; see the module docstring for the columns."""
-    trades = transactions.join(
-        assets.select("asset_id", "category", "personal_info"), on="asset_id", how="left"
-    ).with_columns(
-        pl.col("at").dt.strftime("%Y-%m").alias("month"),
-        (pl.col("price_minor") / pl.col("max_units").fill_null(1).clip(lower_bound=1)).alias(
-            "unit_price"
-        ),
-        pl.col("personal_info").is_in(PERSONAL).alias("personal"),
-        pl.col("category").fill_null("unknown"),
+    trades = (
+        transactions.with_columns(pl.col("price_minor").cast(pl.Int128))
+        .join(assets.select("asset_id", "category", "personal_info"), on="asset_id", how="left")
+        .with_columns(
+            pl.col("at").dt.strftime("%Y-%m").alias("month"),
+            (pl.col("price_minor") / pl.col("max_units").fill_null(1).clip(lower_bound=1)).alias(
+                "unit_price"
+            ),
+            pl.col("personal_info").is_in(PERSONAL).alias("personal"),
+            pl.col("category").fill_null("unknown"),
+        )
     )
     base = (
         trades.group_by("category", "month")

@@ -352,12 +352,22 @@ def record_payment(
     licence = require_licence(view, st.licence_id)
     if signer.party_id != licence.buyer_id:
         raise refuse("not-the-buyer", "only the licensee records payments", 403)
-    if licence.price_currency is None:
+    if licence.price_currency is None or licence.price_minor is None:
         raise refuse("licence-state", f"licence {st.licence_id} has no agreed price yet")
+    if licence.status == "rejected":
+        raise refuse("licence-state", f"licence {st.licence_id} was rejected: nothing is owed")
     if st.amount.currency != licence.price_currency:
         raise refuse(
             "currency-mismatch",
             f"the price was agreed in {licence.price_currency}, not {st.amount.currency}",
+            422,
+        )
+    owed = licence.price_minor - licence.paid_minor
+    if st.amount.amount_minor > owed:
+        raise refuse(
+            "overpayment",
+            f"{st.amount.amount_minor} would take the payments past the agreed price of "
+            f"{licence.price_minor} ({max(owed, 0)} still owed)",
             422,
         )
     return [

@@ -235,6 +235,10 @@ def _licence_record_query() -> Any:
         licences.c.starts_at,
         licences.c.ends_at,
         licences.c.price_currency,
+        licences.c.price_minor,
+        select(func.coalesce(func.sum(payments.c.amount_minor), 0))
+        .where(payments.c.licence_id == licences.c.licence_id)
+        .scalar_subquery(),
     )
 
 
