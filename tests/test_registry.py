@@ -59,7 +59,9 @@ def test_register_object_resolve_certify_and_move_a_right(world: World) -> None:
     docs = world.http.get("/schema/swagger")
     assert docs.status_code == 200
     csp = docs.headers["content-security-policy"]
-    assert "frame-ancestors 'none'" in csp and "https://cdn.jsdelivr.net/npm/swagger-ui-dist@" in csp
+    assert (
+        "frame-ancestors 'none'" in csp and "https://cdn.jsdelivr.net/npm/swagger-ui-dist@" in csp
+    )
     assert docs.headers["x-content-type-options"] == "nosniff"
 
     transfer = world.client().sign_and_submit(
