@@ -309,9 +309,17 @@ class Client:
         return list(self.get_json(f"/v1/assets/{asset_id}/versions"))
 
     def asset_history(self, asset_id: str) -> list[Receipt]:
-        """Receipts of every entry about the asset, in log order (verify them yourself)."""
-        body = self.get_json(f"/v1/assets/{asset_id}/history")
-        return msgspec.convert(body["entries"], list[Receipt])
+        """Receipts of every entry about the asset, in log order (verify them yourself),
+        following the pages to the end."""
+        receipts: list[Receipt] = []
+        cursor: int | None = None
+        while True:
+            params = {} if cursor is None else {"after": cursor}
+            body = self.get_json(f"/v1/assets/{asset_id}/history", **params)
+            receipts += msgspec.convert(body["entries"], list[Receipt])
+            cursor = body.get("next_cursor")
+            if cursor is None:
+                return receipts
 
     def asset_rights(self, asset_id: str) -> dict[str, Any]:
         return dict(self.get_json(f"/v1/assets/{asset_id}/rights"))

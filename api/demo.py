@@ -408,11 +408,14 @@ class Story:
             raise DemoError(f"the server accepted {kind}; it should have refused it ({code})")
         after = self.size()
         payload = dsse.payload_bytes(envelope)
-        for start in range(before, after, 1000):
-            for item in self.client.entries(start, min(1000, after - start)):
+        start = before
+        while start < after:
+            page = self.client.entries(start, min(1000, after - start))
+            for item in page:
                 entry = decode_entry(b64decode(item["entry"]))
                 if dsse.payload_bytes(entry.envelope) == payload:
                     raise DemoError(f"the refused {kind} is in the log at {entry.index}")
+            start += len(page) or after - start
         if after == before:
             return problem, f"nothing appended: the log still holds {after} entries"
         return problem, (

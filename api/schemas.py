@@ -95,8 +95,13 @@ class Version(msgspec.Struct, frozen=True):
 
 
 class History(msgspec.Struct, frozen=True):
+    """One page of an asset's entries. `next_cursor` is set (and `truncated` true) when more
+    follow: ask again with `after=<next_cursor>`."""
+
     asset_id: str
     entries: list[Receipt]
+    next_cursor: int | None = None
+    truncated: bool = False
 
 
 class Holder(msgspec.Struct, frozen=True):

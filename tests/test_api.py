@@ -285,3 +285,25 @@ def test_metrics_can_be_kept_behind_a_bearer_token(tmp_path: Path) -> None:
         right = guarded.get("/metrics", headers={"authorization": "Bearer s3cret"})
         assert right.status_code == 200 and "dataledger_appends_total" in right.text
     assert Settings.from_env({"DATALEDGER_METRICS_TOKEN": "t"}).metrics_token == "t"
+
+
+def test_an_entries_page_stops_at_its_byte_limit_and_says_where_to_go_on(
+    client: TestClient[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.controllers import log as log_controller
+
+    for _ in range(5):
+        post_envelope(client, register_envelope()[1])
+    whole = client.get("/v1/log/entries", params={"start": 0, "limit": 1000}).json()
+    assert len(whole["entries"]) == 5 and whole["next_start"] is None
+    one = len(base64.b64decode(whole["entries"][0]["entry"]))
+    monkeypatch.setattr(log_controller, "ENTRIES_PAGE_BYTES", 2 * one + 10)
+    collected, start = [], 0
+    while True:
+        page = client.get("/v1/log/entries", params={"start": start, "limit": 1000}).json()
+        assert 1 <= len(page["entries"]) <= 2
+        collected += page["entries"]
+        if page["next_start"] is None:
+            break
+        start = page["next_start"]
+    assert collected == whole["entries"]

@@ -86,6 +86,20 @@ def test_register_object_resolve_certify_and_move_a_right(world: World) -> None:
         "rights.offer",
         "rights.accept",
     ]
+    whole = world.client().get_json(f"/v1/assets/{asset.id}/history")
+    assert whole["next_cursor"] is None and whole["truncated"] is False
+    # Page by page: each page says where the next begins, and together they are the whole.
+    paged, cursor = [], None
+    while True:
+        params = {"limit": 2} | ({} if cursor is None else {"after": cursor})
+        page = world.client().get_json(f"/v1/assets/{asset.id}/history", **params)
+        paged += page["entries"]
+        assert page["truncated"] is (page["next_cursor"] is not None)
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert paged == history and len(paged) == 6
+    assert world.client().asset_history(asset.id) == msgspec.convert(history, list[Receipt])
     audit_database(world.service.engine, world.service.signer)
 
 

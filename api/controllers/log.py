@@ -42,7 +42,14 @@ class EntryBody(msgspec.Struct, frozen=True):
 
 
 class EntriesBody(msgspec.Struct, frozen=True):
+    """A page of entries. `next_start` is set when the page stopped short of what was asked,
+    at its byte limit: ask again from there."""
+
     entries: list[EntryBody]
+    next_start: int | None = None
+
+
+ENTRIES_PAGE_BYTES = 2 << 20  # 1,000 entries of up to ~60 kB each would be 60 MiB
 
 
 class InclusionProofBody(msgspec.Struct, frozen=True):
@@ -142,8 +149,18 @@ class LogController(Controller):
         start: Size = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_ENTRIES_PER_PAGE)] = 100,
     ) -> EntriesBody:
-        """Entries [start, start+limit), at most 1000 per page."""
-        return EntriesBody([_entry_body(e) for e in ledger.entries(start, limit)])
+        """Entries [start, start+limit): at most 1000, and at most 2 MiB of them, per page
+        (then `next_start` says where the rest begins)."""
+        found = ledger.entries(start, limit)
+        page: list[EntryBody] = []
+        size = 0
+        for entry in found:
+            size += len(entry.entry)
+            if page and size > ENTRIES_PAGE_BYTES:
+                break
+            page.append(_entry_body(entry))
+        cut = len(page) < len(found)
+        return EntriesBody(page, next_start=start + len(page) if cut else None)
 
     @get("/entries/{index:int}/receipt", operation_id="getReceipt", sync_to_thread=True)
     def receipt(self, ledger: Ledger, index: EntryIndex) -> Receipt:

@@ -40,6 +40,9 @@ from ledger.privacy import SignedStatement
 from ledger.receipts import Receipt
 from ledger.storage import catalog
 
+HISTORY_PAGE_MAX = 500
+HISTORY_PAGE_BYTES = 1 << 20  # entries are up to ~60 kB: a page of 1 MiB, not 60 MiB
+
 HexId = Annotated[str, PathParameter(pattern=r"^[0-9a-f]{32}$")]
 PartyId = Annotated[str, PathParameter(pattern=r"^[0-9a-f]{64}$")]
 Status = Literal["on_notice", "certified", "rejected", "frozen"]
@@ -158,12 +161,29 @@ class AssetController(Controller):
         return convert([access.version_view(reader, owner, r) for r in rows], list[Version])
 
     @get("/{asset_id:str}/history", operation_id="getAssetHistory", sync_to_thread=True)
-    def get_history(self, ledger: Ledger, asset_id: HexId) -> History:
-        """Every entry about the asset, in order, each with its receipt."""
+    def get_history(
+        self,
+        ledger: Ledger,
+        asset_id: HexId,
+        after: Annotated[int | None, QueryParameter(ge=0, le=2**62)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=HISTORY_PAGE_MAX)] = 100,
+    ) -> History:
+        """The entries about the asset, in order, each with its receipt: a page of `limit`
+        entries (and at most 1 MiB of them) after index `after`. When more follow,
+        `next_cursor` says where to go on (`truncated` is true): nothing is cut silently."""
         _asset_or_404(ledger, asset_id)
         with ledger.engine.connect() as conn:
-            indices = catalog.history(conn, asset_id)
-        return History(asset_id=asset_id, entries=ledger.receipts(indices))
+            indices = catalog.history(conn, asset_id, after=after, limit=limit + 1)
+        receipts: list[Receipt] = []
+        size = 0
+        for receipt in ledger.receipts(indices[:limit]):
+            size += len(receipt.entry)
+            if receipts and size > HISTORY_PAGE_BYTES:
+                break
+            receipts.append(receipt)
+        more = len(receipts) < len(indices)
+        cursor = receipts[-1].index if more and receipts else None
+        return History(asset_id, receipts, next_cursor=cursor, truncated=cursor is not None)
 
     @get("/{asset_id:str}/rights", operation_id="getAssetRights", sync_to_thread=True)
     def get_rights(self, ledger: Ledger, asset_id: HexId) -> Rights:

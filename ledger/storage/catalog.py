@@ -201,14 +201,15 @@ def versions(conn: Connection, asset_id: str) -> list[dict[str, Any]]:
     return [row_dict(r) for r in rows]
 
 
-def history(conn: Connection, asset_id: str, *, limit: int = 1000) -> list[int]:
-    """Indices of every entry about the asset, in log order."""
-    rows = conn.execute(
-        select(asset_entries.c.entry_index)
-        .where(asset_entries.c.asset_id == asset_id)
-        .order_by(asset_entries.c.entry_index)
-        .limit(limit)
-    )
+def history(
+    conn: Connection, asset_id: str, *, after: int | None = None, limit: int = 1000
+) -> list[int]:
+    """Indices of the entries about the asset after index `after`, in log order, `limit` at
+    most (ask for one more than you show to know whether more follow)."""
+    query = select(asset_entries.c.entry_index).where(asset_entries.c.asset_id == asset_id)
+    if after is not None:
+        query = query.where(asset_entries.c.entry_index > after)
+    rows = conn.execute(query.order_by(asset_entries.c.entry_index).limit(limit))
     return [int(r[0]) for r in rows]
 
 
