@@ -492,7 +492,14 @@ def test_session_cookie_and_its_refusals(world: World) -> None:
     deleted = gone.delete("/web/session")
     assert deleted.status_code == 204 and "dl_session=" in deleted.headers["set-cookie"]
     assert "Not signed in" in gone.get("/").text
-    out = http.post("/web/session/logout", follow_redirects=False)
+    # Another site's form cannot sign you out (CSRF): the browser names that site.
+    for forged_headers in ({"origin": "https://evil.example"}, {"sec-fetch-site": "cross-site"}):
+        refused = http.post("/web/session/logout", headers=forged_headers, follow_redirects=False)
+        assert refused.status_code == 403 and "set-cookie" not in refused.headers
+        assert refused.json()["type"].endswith(":cross-site-request")
+        assert "Not signed in" not in http.get("/").text
+    own = str(http.base_url).rstrip("/")
+    out = http.post("/web/session/logout", headers={"origin": own}, follow_redirects=False)
     assert out.status_code == 303 and "dl_session=" in out.headers["set-cookie"]
     assert "Not signed in" in http.get("/").text
 

@@ -10,6 +10,7 @@ signed in the browser and submitted to the JSON API, which ignores this cookie.
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import msgspec
 from litestar import Controller, Request, Response, delete, post
@@ -62,6 +63,20 @@ def _cookie(request: Request[Any, Any, Any], value: str, max_age: int) -> Cookie
     )
 
 
+def _same_site_only(request: Request[Any, Any, Any]) -> None:
+    """Refuse a request another site's page made (CSRF): a browser names the page's origin in
+    `Origin` on every POST and DELETE, and says `Sec-Fetch-Site: cross-site`. Scripts and the
+    CLI send neither."""
+    origin = request.headers.get("origin")
+    # The host only: behind a TLS proxy the browser's https origin reaches us as http.
+    here = request.headers.get("host", request.url.netloc)
+    cross = request.headers.get("sec-fetch-site") == "cross-site"
+    if cross or (origin is not None and urlsplit(origin).netloc != here):
+        raise StatementRejected(
+            "cross-site-request", "sign-out must come from this site's own pages", status=403
+        )
+
+
 class SessionController(Controller):
     path = "/web/session"
     tags = ["web"]  # noqa: RUF012 - Litestar reads it as a class attribute
@@ -88,10 +103,12 @@ class SessionController(Controller):
     @delete("/", operation_id="webSessionClose", status_code=HTTP_204_NO_CONTENT)
     async def close_session(self, request: Request[Any, Any, Any]) -> Response[None]:
         """Forget the session cookie."""
+        _same_site_only(request)
         return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=[_cookie(request, "", 0)])
 
     @post("/logout", operation_id="webSessionLogout", status_code=HTTP_303_SEE_OTHER)
     async def logout(self, request: Request[Any, Any, Any]) -> Redirect:
         """The sign-out button (a plain form, no script): forget the cookie, back to the
         catalog."""
+        _same_site_only(request)
         return Redirect("/", status_code=HTTP_303_SEE_OTHER, cookies=[_cookie(request, "", 0)])
