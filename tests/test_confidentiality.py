@@ -102,7 +102,10 @@ def _build_market(world: World) -> tuple[Planted, Market, dict[str, Any]]:
         m.owner,
         "licence.approve",
         licence_id=licence,
-        price={"amount_minor": p.number("approve.price"), "currency": "CNY"},
+        price={
+            "amount_minor": p.number("approve.price", 990_000_001, 998_999_999),
+            "currency": "CNY",
+        },
     )
     units = p.number("usage.units", 300_000_001, 399_999_999)
     m.usage(licence, units)
