@@ -7,7 +7,7 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -502,8 +502,13 @@ class LedgerService:
 
     def receipts(self, indices: list[int]) -> list[Receipt]:
         """Receipts for many entries against one checkpoint (the newest)."""
+        return list(self.iter_receipts(indices))
+
+    def iter_receipts(self, indices: list[int]) -> Generator[Receipt, None, None]:
+        """`receipts`, built one at a time as they are taken (close it when done early)."""
         with self.engine.connect() as conn:
-            return [read_receipt(conn, i) for i in indices]
+            for index in indices:
+                yield read_receipt(conn, index)
 
     def inclusion_proof(self, index: int, tree_size: int | None) -> tuple[int, bytes, list[bytes]]:
         with self.engine.connect() as conn, self._timed_proof():

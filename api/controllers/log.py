@@ -11,6 +11,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from api.deps import OptionalCount, Reader, require_reader
+from api.paging import within_bytes
 from api.service import EntryOpenings, LedgerService
 from ledger import tiles
 from ledger.encoding import b64encode
@@ -152,15 +153,11 @@ class LogController(Controller):
         """Entries [start, start+limit): at most 1000, and at most 2 MiB of them, per page
         (then `next_start` says where the rest begins)."""
         found = ledger.entries(start, limit)
-        page: list[EntryBody] = []
-        size = 0
-        for entry in found:
-            size += len(entry.entry)
-            if page and size > ENTRIES_PAGE_BYTES:
-                break
-            page.append(_entry_body(entry))
+        page = within_bytes(found, lambda e: len(e.entry), ENTRIES_PAGE_BYTES)
         cut = len(page) < len(found)
-        return EntriesBody(page, next_start=start + len(page) if cut else None)
+        return EntriesBody(
+            [_entry_body(e) for e in page], next_start=start + len(page) if cut else None
+        )
 
     @get("/entries/{index:int}/receipt", operation_id="getReceipt", sync_to_thread=True)
     def receipt(self, ledger: Ledger, index: EntryIndex) -> Receipt:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import string
+from contextlib import closing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,6 +20,7 @@ from litestar.status_codes import HTTP_201_CREATED
 from api import access
 from api.controllers.statements import receipt_response
 from api.deps import Ledger, OptionalCount, Reader, forbid, require_reader
+from api.paging import within_bytes
 from api.problems import NotFound
 from api.schemas import (
     AssetDetail,
@@ -174,13 +176,9 @@ class AssetController(Controller):
         _asset_or_404(ledger, asset_id)
         with ledger.engine.connect() as conn:
             indices = catalog.history(conn, asset_id, after=after, limit=limit + 1)
-        receipts: list[Receipt] = []
-        size = 0
-        for receipt in ledger.receipts(indices[:limit]):
-            size += len(receipt.entry)
-            if receipts and size > HISTORY_PAGE_BYTES:
-                break
-            receipts.append(receipt)
+        with closing(ledger.iter_receipts(indices[:limit])) as lazily:
+            # Only the receipts the page keeps are built: each costs a proof.
+            receipts = within_bytes(lazily, lambda r: len(r.entry), HISTORY_PAGE_BYTES)
         more = len(receipts) < len(indices)
         cursor = receipts[-1].index if more and receipts else None
         return History(asset_id, receipts, next_cursor=cursor, truncated=cursor is not None)

@@ -161,8 +161,6 @@ class SequencerServer:
             chunk = waiting[start : start + size]
             outcomes = self._sequencer.commit_batch([sub for _, _, sub in chunk])
             for (peer, tag, _), outcome in zip(chunk, outcomes, strict=True):
-                if not isinstance(outcome, AppendResult | StatementRejected):
-                    log.error("append failed", exc_info=outcome)
                 peer.outbox += _reply(tag, outcome, stats.batches, stats.last_batch_size)
         for peer in {peer for peer, _, _ in waiting}:
             if peer.sock in self._peers:

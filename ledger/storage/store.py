@@ -99,7 +99,7 @@ def _marks(conn: Connection, count: int) -> str:
 def fetch_nodes(conn: Connection, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
     wanted = list(ids)
     found: dict[NodeId, bytes] = {}
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = _mark(conn)
     for start in range(0, len(wanted), _IN_CHUNK):
         # One primary-key lookup per level, OR-ed: both SQLite and PostgreSQL use the index
         # for this shape (a row-value IN list makes SQLite scan the table). Plain SQL through
@@ -109,7 +109,7 @@ def fetch_nodes(conn: Connection, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
             by_level.setdefault(level, []).append(idx)
         clauses, params = [], []
         for level, idxs in by_level.items():
-            clauses.append(f"(level = {mark} AND idx IN ({', '.join([mark] * len(idxs))}))")
+            clauses.append(f"(level = {mark} AND idx IN ({_marks(conn, len(idxs))}))")
             params += [level, *idxs]
         where = " OR ".join(clauses)  # placeholders only: every value is a bound parameter
         sql = f"SELECT level, idx, hash FROM merkle_nodes WHERE {where}"  # noqa: S608
