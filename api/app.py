@@ -149,6 +149,7 @@ def build_service(settings: Settings) -> LedgerService:
         signer=signer,
         max_skew=timedelta(seconds=settings.max_clock_skew_seconds),
         metrics=metrics,
+        rate_limits=settings.rate_limits,
     )
 
 
@@ -183,6 +184,9 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
         ledger_service.sequencer.stop()
         ledger_service.engine.dispose()
 
+    async def close_throttle() -> None:
+        await ledger_service.throttle.aclose()
+
     return Litestar(
         route_handlers=[
             healthz,
@@ -211,9 +215,9 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
             allow_header_middleware,
         ],
         on_startup=[start],
-        on_shutdown=[stop],
+        on_shutdown=[stop, close_throttle],
         request_max_body_size=settings.max_body_bytes,
-        state=State({"metrics_token": settings.metrics_token}),
+        state=State({"metrics_token": settings.metrics_token, "throttle": ledger_service.throttle}),
         logging_config=None,  # logging is the process's business (JSON lines under `serve`)
         openapi_config=OpenAPIConfig(
             title="dataledger",

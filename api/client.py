@@ -9,6 +9,7 @@ client.verify_receipt(receipt)   # offline, with the pinned log key
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,24 @@ class UnpinnedKey(LedgerError):
     """Verification needs the log's key from somewhere other than the server being verified."""
 
     code = "vkey-not-pinned"
+
+
+_RATE_RETRIES = 5
+_MAX_RETRY_WAIT = 5.0
+
+
+def _short_retry_after(response: httpx.Response) -> float | None:
+    """Seconds to wait before resending a `rate-limited` request, if that is worth waiting."""
+    if response.status_code != 429:
+        return None
+    try:
+        wait = float(response.headers.get("retry-after", ""))
+        code = response.json().get("type", "")
+    except ValueError:
+        return None
+    if not code.endswith(":rate-limited") or not 0 <= wait <= _MAX_RETRY_WAIT:
+        return None
+    return wait
 
 
 class ApiError(Exception):
@@ -127,6 +146,14 @@ class Client:
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         response = self._http.request(method, path, **kwargs)
+        for _ in range(_RATE_RETRIES):
+            # A short rate-limit wait is waited out: resending is safe (an identical envelope
+            # gets its original receipt). A long one, or a daily quota, is the caller's to see.
+            wait = _short_retry_after(response)
+            if wait is None:
+                break
+            time.sleep(wait)
+            response = self._http.request(method, path, **kwargs)
         if response.status_code >= 400:
             try:
                 problem = response.json()

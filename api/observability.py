@@ -62,6 +62,7 @@ class Metrics:
         self.request_latency = Histogram(_BUCKETS)
         self.requests: dict[tuple[str, int], int] = defaultdict(int)
         self.quotes = 0
+        self.throttled: dict[str, int] = defaultdict(int)
 
     def batch(self, appended: int) -> None:
         """A batch committed by this process's own sequencer."""
@@ -80,6 +81,11 @@ class Metrics:
     def refusal(self, code: str) -> None:
         with self._lock:
             self.refused[code] += 1
+
+    def throttled_request(self, limit: str) -> None:
+        """A request refused with 429 by the rate limit or quota named `limit`."""
+        with self._lock:
+            self.throttled[limit] += 1
 
     def proof(self, seconds: float) -> None:
         with self._lock:
@@ -108,6 +114,12 @@ class Metrics:
                 *(
                     f'dataledger_refused_total{{reason="{code}"}} {n}'
                     for code, n in sorted(self.refused.items())
+                ),
+                "# HELP dataledger_throttled_total Requests refused with 429, by limit.",
+                "# TYPE dataledger_throttled_total counter",
+                *(
+                    f'dataledger_throttled_total{{limit="{name}"}} {n}'
+                    for name, n in sorted(self.throttled.items())
                 ),
                 "# HELP dataledger_proof_seconds Time to build an inclusion or consistency proof.",
                 "# TYPE dataledger_proof_seconds histogram",

@@ -11,6 +11,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from api.sequencing.client import DatabaseUnavailable, SequencerUnavailable
+from api.throttle import Throttled
 from ledger.errors import (
     EncodingError,
     LedgerError,
@@ -139,6 +140,19 @@ def sequencer_unavailable_handler(
     )
 
 
+def throttled_handler(_: Request[Any, Any, Any], exc: Throttled) -> Response[dict[str, Any]]:
+    """A rate limit or daily quota refused the request: 429, and when to come back."""
+    return problem(
+        429,
+        exc.code,
+        "Too many requests" if exc.code == "rate-limited" else "Quota exceeded",
+        exc.detail,
+        headers={"retry-after": str(exc.retry_after)},
+        limit=exc.limit,
+        retry_after=exc.retry_after,
+    )
+
+
 def internal_error_handler(
     request: Request[Any, Any, Any], exc: Exception
 ) -> Response[dict[str, Any]]:
@@ -174,5 +188,6 @@ EXCEPTION_HANDLERS: dict[int | type[Exception], Any] = {
     InterfaceError: database_unavailable_handler,
     DatabaseUnavailable: database_unavailable_handler,
     SequencerUnavailable: sequencer_unavailable_handler,
+    Throttled: throttled_handler,
     Exception: internal_error_handler,
 }

@@ -32,6 +32,20 @@ class Contact(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     address: str | None = None
 
 
+class Quota(msgspec.Struct, frozen=True):
+    """One daily quota of a party: what it may append per day, and how much is used."""
+
+    limit: int
+    used: int
+    remaining: int
+    resets_at: str | None  # when the window renews; None while nothing is counted
+
+
+class Quotas(msgspec.Struct, frozen=True):
+    entries: Quota  # entries appended (statements signed by the party)
+    bytes: Quota  # bytes of their payloads, as submitted (base64)
+
+
 class Party(msgspec.Struct, frozen=True):
     party_id: str
     name: str
@@ -41,6 +55,7 @@ class Party(msgspec.Struct, frozen=True):
     keys: list[KeyInfo]
     roles: list[str]
     contact: Contact | None = None  # only for the party itself, regulators and the operator
+    quotas: Quotas | None = None  # only for the party itself, and while limits are on
 
 
 class AssetSummary(msgspec.Struct, frozen=True):

@@ -22,6 +22,8 @@ from api.access import may_read_private
 from api.auth import Principal, TokenIssuer, session_expiry
 from api.observability import Metrics
 from api.problems import NotFound
+from api.settings import RateLimits
+from api.throttle import Throttle
 from api.valuation_service import Valuer
 from ledger import dsse, tiles
 from ledger.alerts import Alert
@@ -36,6 +38,7 @@ from ledger.privacy import Opening, SignedStatement, seal
 from ledger.receipts import Receipt
 from ledger.state import KeyRecord, signer_public_key
 from ledger.statements import (
+    PartyRegister,
     check_fresh,
     check_origin,
     commitments_of,
@@ -83,10 +86,13 @@ class LedgerService:
     signer: LogSigner
     max_skew: timedelta
     metrics: Metrics = field(default_factory=Metrics)
+    rate_limits: RateLimits = field(default_factory=RateLimits)
     tokens: TokenIssuer = field(init=False)
+    throttle: Throttle = field(init=False)
 
     def __post_init__(self) -> None:
         self.tokens = TokenIssuer(bytes(self.signer.key))
+        self.throttle = Throttle(self.rate_limits, self.metrics)
         self.valuer = Valuer(self.engine)
 
     def record_quote(self, quote: Quote, terms: Any) -> tuple[Receipt, dict[str, Opening]]:
@@ -163,20 +169,40 @@ class LedgerService:
         return Submission.of(envelope, statement, keyid, openings or {})
 
     async def submit(
-        self, body: SignedStatement, kinds: frozenset[str] | None = None
+        self,
+        body: SignedStatement,
+        kinds: frozenset[str] | None = None,
+        *,
+        client: str = "",
     ) -> AppendResult:
+        """Verify, count against the signer's limits (`client`: the sender's address), append."""
         try:
             envelope, openings = body.parts()
             submission = self.verify(envelope, openings, kinds=kinds)
         except LedgerError as exc:
             self.metrics.refusal(exc.code)
             raise
+        await self._count(submission, client)
         try:
             return await self.sequencer.append_async(submission)
         except StatementRejected as exc:
             self.metrics.refusal(exc.code)
             await asyncio.to_thread(self.record_refusal, submission, exc)
             raise
+
+    async def _count(self, submission: Submission, client: str) -> None:
+        """Rate limits and daily quotas, once the signature is known to be good: a forged
+        envelope cannot spend someone else's quota. Refused statements count too (they cost
+        the checks and a refusal record)."""
+        if not self.throttle.enabled or submission.signer_keyid == self.signer.keyid:
+            return
+        if isinstance(submission.statement, PartyRegister):
+            # A new party has nothing counted yet: its registration counts against the address.
+            await self.throttle.rate("client.registrations", client or "unknown")
+            return
+        record = _SignatureKeys(self.engine, self.operator).key(submission.signer_keyid)
+        party_id = record.party_id if record is not None else submission.signer_keyid
+        await self.throttle.append(party_id, len(submission.envelope.payload))
 
     def record_refusal(self, submission: Submission, exc: StatementRejected) -> None:
         """Keep (off the ledger) what the rules refused, for regulators' alerts."""
@@ -568,12 +594,12 @@ def check_salt(salt: str) -> None:
 class _KeyLookup:
     """A `KeyView` that only opens a connection if a key is actually looked up.
 
-    Public keys are cached: a keyid is the hash of its key, so the key behind a keyid never
-    changes. Whether it may still sign is decided by the rules in the sequencer, from the
-    database, so the cache never lets a revoked key through.
+    Keys are cached: a keyid is the hash of its key, and a key never changes party, so neither
+    changes behind a keyid. Whether it may still sign is decided by the rules in the sequencer,
+    from the database, so the cache never lets a revoked key through.
     """
 
-    _cache: ClassVar[dict[str, bytes]] = {}
+    _cache: ClassVar[dict[str, KeyRecord]] = {}
     _CACHE_LIMIT = 100_000
 
     def __init__(self, engine: Engine, operator: KeyRecord) -> None:
@@ -584,7 +610,8 @@ class _KeyLookup:
         with self._engine.connect() as conn:
             return SqlView(conn, self.operator).key(keyid)
 
-    def public_key(self, keyid: str) -> bytes | None:
+    def cached(self, keyid: str) -> KeyRecord | None:
+        """The key's party and public key (its `revoked_at` is not kept: see above)."""
         cached = self._cache.get(keyid)
         if cached is None:
             record = _KeyLookup.key(self, keyid)
@@ -592,14 +619,17 @@ class _KeyLookup:
                 return None
             if len(self._cache) >= self._CACHE_LIMIT:
                 self._cache.clear()
-            cached = self._cache[keyid] = record.public_key
+            cached = self._cache[keyid] = KeyRecord(keyid, record.party_id, record.public_key)
         return cached
+
+    def public_key(self, keyid: str) -> bytes | None:
+        record = self.cached(keyid)
+        return None if record is None else record.public_key
 
 
 class _SignatureKeys(_KeyLookup):
-    """The keys signatures are checked against: cached (see `_KeyLookup.public_key`); the
-    record carries only the key, which is all a signature check needs."""
+    """The keys signatures are checked against: cached (see `_KeyLookup.cached`), which is all
+    a signature check needs."""
 
     def key(self, keyid: str) -> KeyRecord | None:
-        public_key = self.public_key(keyid)
-        return None if public_key is None else KeyRecord(keyid, "", public_key)
+        return self.cached(keyid)

@@ -3,10 +3,67 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_DATA_DIR = Path("data")
+
+# Rate limits in the `limits` library's notation ("N/second", "N/minute;M/hour"), by class;
+# each becomes DATALEDGER_RATE_<CLASS> (dots as underscores), "" for no limit of that class.
+_RATE_ENV = {
+    "client.writes": "DATALEDGER_RATE_CLIENT_WRITES",
+    "client.registrations": "DATALEDGER_RATE_CLIENT_REGISTRATIONS",
+    "client.logins": "DATALEDGER_RATE_CLIENT_LOGINS",
+    "client.quotes": "DATALEDGER_RATE_CLIENT_QUOTES",
+    "client.reads": "DATALEDGER_RATE_CLIENT_READS",
+    "party.writes": "DATALEDGER_RATE_PARTY_WRITES",
+    "party.quotes": "DATALEDGER_RATE_PARTY_QUOTES",
+}
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """What one client address or one party may cost (api/throttle.py counts it)."""
+
+    enabled: bool = True
+    redis_url: str = ""  # shared store of the counts; "" = this process's memory
+    client_writes: str = "1000/second"  # statement submissions from one address
+    client_registrations: str = "100/hour"  # new parties from one address (sybils)
+    client_logins: str = "60/minute"
+    client_quotes: str = "10/second"
+    client_reads: str = "20/second"  # the expensive reads: histories, entries, search, export
+    party_writes: str = "100/second"
+    party_quotes: str = "30/minute;500/day"  # each quote is an entry signed by the log
+    party_entries_per_day: int = 20_000
+    party_bytes_per_day: int = 64 * 1024 * 1024
+
+    def rates(self) -> dict[str, str]:
+        return {name: getattr(self, name.replace(".", "_")) for name in _RATE_ENV}
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RateLimits:
+        limits = cls(
+            enabled=env.get("DATALEDGER_RATE_LIMITS", "on").lower() not in {"off", "0", "no"},
+            redis_url=env.get("DATALEDGER_REDIS_URL", ""),
+        )
+        changes: dict[str, object] = {
+            name.replace(".", "_"): env[var] for name, var in _RATE_ENV.items() if var in env
+        }
+        if env.get("DATALEDGER_QUOTA_ENTRIES_PER_DAY"):
+            changes["party_entries_per_day"] = int(env["DATALEDGER_QUOTA_ENTRIES_PER_DAY"])
+        if env.get("DATALEDGER_QUOTA_BYTES_PER_DAY"):
+            changes["party_bytes_per_day"] = int(env["DATALEDGER_QUOTA_BYTES_PER_DAY"])
+        return replace(limits, **changes)  # type: ignore[arg-type]
+
+    def to_env(self) -> dict[str, str]:
+        env = {var: self.rates()[name] for name, var in _RATE_ENV.items()}
+        env["DATALEDGER_RATE_LIMITS"] = "on" if self.enabled else "off"
+        env["DATALEDGER_QUOTA_ENTRIES_PER_DAY"] = str(self.party_entries_per_day)
+        env["DATALEDGER_QUOTA_BYTES_PER_DAY"] = str(self.party_bytes_per_day)
+        if self.redis_url:
+            env["DATALEDGER_REDIS_URL"] = self.redis_url
+        return env
 
 
 @dataclass(frozen=True)
@@ -27,6 +84,7 @@ class Settings:
     # Empty: the sequencer runs in this process, on a thread.
     sequencer_socket: str = ""
     metrics_token: str = ""  # if set, /metrics needs `Authorization: Bearer <token>`
+    rate_limits: RateLimits = field(default_factory=RateLimits)
 
     @property
     def resolved_database_url(self) -> str:
@@ -39,7 +97,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        settings = cls()
+        settings = cls(rate_limits=RateLimits.from_env(env))
         if "DATALEDGER_DATA_DIR" in env:
             settings = replace(settings, data_dir=Path(env["DATALEDGER_DATA_DIR"]))
         if env.get("DATALEDGER_DATABASE_URL"):
@@ -77,6 +135,7 @@ class Settings:
             "DATALEDGER_NOTICE_PERIOD": str(self.notice_period_seconds),
             "DATALEDGER_CERTIFY_INTERVAL": str(self.certify_interval_seconds),
         }
+        env.update(self.rate_limits.to_env())
         if self.origin:
             env["DATALEDGER_ORIGIN"] = self.origin
         if self.sequencer_socket:

@@ -157,8 +157,37 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0)
     raise RuntimeError(f"server not healthy after {timeout} s")
 
 
+# Rate limits on, counting every request as in production, but high enough never to refuse one
+# of a benchmark's (its load comes from one address and makes thousands of parties).
+_HIGH = "1000000/second"
+COUNTING_LIMITS = {
+    **{
+        f"DATALEDGER_RATE_{name}": _HIGH
+        for name in (
+            "CLIENT_WRITES", "CLIENT_REGISTRATIONS", "CLIENT_LOGINS", "CLIENT_QUOTES",
+            "CLIENT_READS", "PARTY_WRITES", "PARTY_QUOTES",
+        )
+    },
+    "DATALEDGER_QUOTA_ENTRIES_PER_DAY": str(10**12),
+    "DATALEDGER_QUOTA_BYTES_PER_DAY": str(10**15),
+}  # fmt: skip
+REDIS_URL = os.environ.get("DATALEDGER_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def limiter_env(mode: str) -> dict[str, str]:
+    """The server environment for a limiter mode: off, memory, or redis (shared store)."""
+    if mode == "off":
+        return {"DATALEDGER_RATE_LIMITS": "off"}
+    if mode == "memory":
+        return dict(COUNTING_LIMITS)
+    if mode == "redis":
+        return {**COUNTING_LIMITS, "DATALEDGER_REDIS_URL": REDIS_URL}
+    raise ValueError(f"limiter mode {mode!r}: off, memory or redis")
+
+
 class Server:
-    """`dataledger serve` as a subprocess on 127.0.0.1; a context manager that always stops it."""
+    """`dataledger serve` as a subprocess on 127.0.0.1; a context manager that always stops it.
+    Rate limits count as in production but never refuse (`limiter_env`); `env` overrides."""
 
     def __init__(
         self,
@@ -168,8 +197,10 @@ class Server:
         log_key_file: Path | None = None,
         startup_timeout: float = 60.0,
         origin: str = BENCH_ORIGIN,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.origin = origin
+        self.extra_env = {**COUNTING_LIMITS, **(env or {})}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
@@ -191,6 +222,7 @@ class Server:
     def __enter__(self) -> Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DATALEDGER_")}
         env["DATALEDGER_ORIGIN"] = self.origin
+        env.update(self.extra_env)
         self._log = self.log_path.open("wb")
         # Own session: on a hard stop the whole group (uvicorn's workers too) can be ended.
         self.proc = subprocess.Popen(

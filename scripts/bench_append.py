@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import itertools
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -210,10 +211,14 @@ def asset_workload(count: int, private: bool, owners: int = 64) -> Workload:
     return Workload(name, parties, bodies, "/v1/assets")
 
 
-def run_one(db: str, workers: int, work: Workload, args: argparse.Namespace) -> dict[str, Any]:
+def run_one(
+    db: str, workers: int, work: Workload, args: argparse.Namespace, limiter: str = "memory"
+) -> dict[str, Any]:
     warmup, timed = work.warmup, work.timed
+    env = _bench.limiter_env(limiter)
     with _bench.temp_dir() as tmp, _bench.database(db, tmp) as db_url:
-        with _bench.Server(tmp, db_url if db == "postgres" else "", workers=workers) as server:
+        url = db_url if db == "postgres" else ""
+        with _bench.Server(tmp, url, workers=workers, env=env) as server:
             assert server.proc is not None
             if warmup:
                 w = drive(args.client, server.url, warmup, min(args.concurrency, len(warmup)), None)
@@ -245,6 +250,7 @@ def run_one(db: str, workers: int, work: Workload, args: argparse.Namespace) -> 
         expected_tree = accepted + len(warmup)
         row = {
             "statement": work.name,
+            "limiter": limiter,
             "db": db,
             "workers": workers,
             "client": args.client,
@@ -323,6 +329,13 @@ def main() -> None:
         action="store_true",
         help="skip the do-nothing Litestar handler run beside each configuration",
     )
+    parser.add_argument(
+        "--limiter",
+        default="memory",
+        help="rate limits and quotas: off, memory (counted in each worker) or redis (shared, "
+        "DATALEDGER_BENCH_REDIS_URL, default redis://127.0.0.1:6379/0); a comma list runs each "
+        "side by side. Limits count every request but are set too high to refuse any",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = parser.parse_args()
     if args.count is None and args.duration is None:
@@ -333,8 +346,9 @@ def main() -> None:
     per_run = args.warmup + (args.count if args.count is not None else args.pregen)
     rows = []
     kinds = [False, True] if args.statements == "openings" else [None]
+    limiters = args.limiter.split(",")
     timed_count = per_run - args.warmup
-    for db, workers, private in itertools.product(dbs, workers_list, kinds):
+    for db, workers, private, limiter in itertools.product(dbs, workers_list, kinds, limiters):
         t0 = time.perf_counter()
         work = (
             party_workload(per_run, args.warmup)
@@ -342,14 +356,14 @@ def main() -> None:
             else asset_workload(timed_count, private)
         )
         print(
-            f"[{work.name}, {db}, {workers} worker(s)] pre-signed "
+            f"[{work.name}, {db}, {workers} worker(s), limiter {limiter}] pre-signed "
             f"{len(work.warmup) + len(work.timed):,} envelopes in "
             f"{time.perf_counter() - t0:.1f} s; running ...",
             file=sys.stderr,
             flush=True,
         )
-        row = run_one(db, workers, work, args)
-        if not args.no_baseline:
+        row = run_one(db, workers, work, args, limiter)
+        if not args.no_baseline and limiter == limiters[0]:
             noop = run_noop(work, workers, args)
             row["noop/s"] = noop["appends/s"]
             row["x_noop"] = row["appends/s"] / noop["appends/s"] if noop["appends/s"] else 0.0
@@ -365,6 +379,7 @@ def main() -> None:
 
     columns = [
         "statement",
+        "limiter",
         "db",
         "workers",
         "client",
@@ -401,6 +416,23 @@ def main() -> None:
             f"[{plain['db']}, {plain['workers']} worker(s)] with openings / without: "
             f"{ratio:.3f} ({private['appends/s']:,.0f} / {plain['appends/s']:,.0f} appends/s)"
         )
+    if len(limiters) > 1:
+        # Modes may repeat (off,memory,redis,off,...): compare the medians of each mode's runs.
+        first = limiters[0]
+        for config in dict.fromkeys((r["db"], r["workers"], r["statement"]) for r in rows):
+            runs: dict[str, list[float]] = {}
+            for r in rows:
+                if (r["db"], r["workers"], r["statement"]) == config:
+                    runs.setdefault(r["limiter"], []).append(r["appends/s"])
+            base = statistics.median(runs[first])
+            for mode, values in runs.items():
+                if mode != first and base:
+                    mid = statistics.median(values)
+                    print(
+                        f"[{config[2]}, {config[0]}, {config[1]} worker(s)] limiter {mode} / "
+                        f"{first}: {mid / base:.3f} (median {mid:,.0f} of {len(values)} run(s) / "
+                        f"{base:,.0f} of {len(runs[first])})"
+                    )
     if args.json:
         _bench.emit_json(rows)
     if any(r["non201"] or not r["tree_ok"] for r in rows):

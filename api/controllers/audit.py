@@ -18,6 +18,7 @@ from api.auth import Principal
 from api.deps import Ledger, OptionalCount, Reader, forbid, require_reader
 from api.problems import NotFound
 from api.service import LedgerService
+from api.throttle import limited
 from ledger.receipts import Receipt
 from ledger.storage import audit, bundles
 
@@ -79,6 +80,7 @@ AlertKind = Literal[
 class AuditController(Controller):
     path = "/v1/audit"
     tags = ["audit"]
+    guards = [limited("client.reads")]  # searches and exports over the whole ledger
 
     @get("/search", operation_id="auditSearch", sync_to_thread=True)
     def search(

@@ -13,6 +13,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from api.deps import OptionalCount, Reader, require_reader
 from api.paging import within_bytes
 from api.service import EntryOpenings, LedgerService
+from api.throttle import limited
 from ledger import tiles
 from ledger.encoding import b64encode
 from ledger.receipts import Receipt
@@ -113,6 +114,7 @@ class LogController(Controller):
         operation_id="addCosignature",
         status_code=HTTP_201_CREATED,
         sync_to_thread=True,
+        guards=[limited("client.writes")],
     )
     def cosignature(self, ledger: Ledger, data: JSONBody[CosignatureIn]) -> CosignatureOut:
         """A witness's cosignature (C2SP tlog-cosignature v1) of the checkpoint of `tree_size`."""
@@ -143,7 +145,12 @@ class LogController(Controller):
         operator or the entry's signer. The logged commitment stays, unopenable."""
         ledger.erase_opening(require_reader(reader), index, field)
 
-    @get("/entries", operation_id="listEntries", sync_to_thread=True)
+    @get(
+        "/entries",
+        operation_id="listEntries",
+        sync_to_thread=True,
+        guards=[limited("client.reads")],
+    )
     def entries(
         self,
         ledger: Ledger,

@@ -15,6 +15,7 @@ from api.deps import Ledger, OptionalCount, Reader, forbid, require_reader
 from api.problems import NotFound
 from api.schemas import Dispute, Licence, Offer, Payment, UsageSummary, convert
 from api.service import LedgerService
+from api.throttle import limited
 from ledger.storage import catalog, export, market
 
 HexId = Annotated[str, PathParameter(pattern=r"^[0-9a-f]{32}$")]
@@ -51,7 +52,9 @@ class MarketController(Controller):
     path = "/v1"
     tags = ["licences"]
 
-    @get("/offers", operation_id="listOffers", sync_to_thread=True)
+    @get(
+        "/offers", operation_id="listOffers", sync_to_thread=True, guards=[limited("client.reads")]
+    )
     def list_offers(
         self,
         ledger: Ledger,
@@ -73,7 +76,12 @@ class MarketController(Controller):
             raise NotFound(f"no offer {offer_id}")
         return convert(access.offer_view(reader, found), Offer)
 
-    @get("/licences", operation_id="listLicences", sync_to_thread=True)
+    @get(
+        "/licences",
+        operation_id="listLicences",
+        sync_to_thread=True,
+        guards=[limited("client.reads")],
+    )
     def list_licences(
         self,
         ledger: Ledger,
@@ -172,6 +180,7 @@ class ExportPage(msgspec.Struct, frozen=True):
 class ExportController(Controller):
     path = "/v1/export"
     tags = ["audit"]
+    guards = [limited("client.reads")]
 
     @get("/{table:str}", operation_id="exportTable", sync_to_thread=True)
     def export_table(

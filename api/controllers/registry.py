@@ -7,13 +7,15 @@ for the party itself, regulators and the operator.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import html
 import string
 from contextlib import closing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from litestar import Controller, MediaType, Response, delete, get, post, put
+from litestar import Controller, MediaType, Request, Response, delete, get, post, put
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
 
@@ -38,6 +40,7 @@ from api.schemas import (
     convert,
 )
 from api.service import LedgerService
+from api.throttle import client_address, limited
 from ledger.privacy import SignedStatement
 from ledger.receipts import Receipt
 from ledger.storage import catalog
@@ -63,27 +66,42 @@ class PartyController(Controller):
     path = "/v1/parties"
     tags = ["parties"]
 
-    @post("/", operation_id="registerParty", status_code=HTTP_201_CREATED)
+    @post(
+        "/",
+        operation_id="registerParty",
+        status_code=HTTP_201_CREATED,
+        guards=[limited("client.writes")],
+    )
     async def register_party(
-        self, ledger: Ledger, data: JSONBody[SignedStatement]
+        self, ledger: Ledger, request: Request[Any, Any, Any], data: JSONBody[SignedStatement]
     ) -> Response[Receipt]:
         """Register a party: a `party.register` statement self-signed by the key it registers.
 
         201 with the receipt; resubmitting the identical envelope returns the original receipt
         with 200 and appends nothing.
         """
-        return receipt_response(await ledger.submit(data, frozenset({"party.register"})))
+        return receipt_response(
+            await ledger.submit(data, frozenset({"party.register"}), client=client_address(request))
+        )
 
-    @get("/{party_id:str}", operation_id="getParty", sync_to_thread=True)
-    def get_party(self, ledger: Ledger, reader: Reader, party_id: PartyId) -> Party:
-        """A party's public record; its contact details too for itself and regulators."""
-        with ledger.engine.connect() as conn:
-            found = catalog.party(conn, party_id)
-            contact = catalog.contact(conn, party_id)
+    @get("/{party_id:str}", operation_id="getParty")
+    async def get_party(self, ledger: Ledger, reader: Reader, party_id: PartyId) -> Party:
+        """A party's public record; its contact details too for itself and regulators, and its
+        daily quotas for itself."""
+
+        def read() -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+            with ledger.engine.connect() as conn:
+                return catalog.party(conn, party_id), catalog.contact(conn, party_id)
+
+        found, contact = await asyncio.to_thread(read)
         if found is None:
             raise NotFound(f"no party {party_id}")
         if contact and access.may_read_private(reader, party_id):
             found["contact"] = contact
+        if reader is not None and reader.party_id == party_id and ledger.throttle.enabled:
+            quotas = await ledger.throttle.quotas(party_id)
+            if quotas:
+                found["quotas"] = {unit: dataclasses.asdict(use) for unit, use in quotas.items()}
         return convert(found, Party)
 
     @put("/{party_id:str}/contact", operation_id="putContact", sync_to_thread=True)
@@ -122,14 +140,21 @@ class AssetController(Controller):
     path = "/v1/assets"
     tags = ["assets"]
 
-    @post("/", operation_id="registerAsset", status_code=HTTP_201_CREATED)
+    @post(
+        "/",
+        operation_id="registerAsset",
+        status_code=HTTP_201_CREATED,
+        guards=[limited("client.writes")],
+    )
     async def register_asset(
-        self, ledger: Ledger, data: JSONBody[SignedStatement]
+        self, ledger: Ledger, request: Request[Any, Any, Any], data: JSONBody[SignedStatement]
     ) -> Response[Receipt]:
         """Register a data asset (`asset.register`); its id is the statement id of the payload."""
-        return receipt_response(await ledger.submit(data, frozenset({"asset.register"})))
+        return receipt_response(
+            await ledger.submit(data, frozenset({"asset.register"}), client=client_address(request))
+        )
 
-    @get("/", operation_id="listAssets", sync_to_thread=True)
+    @get("/", operation_id="listAssets", sync_to_thread=True, guards=[limited("client.reads")])
     def list_assets(
         self,
         ledger: Ledger,
@@ -162,7 +187,12 @@ class AssetController(Controller):
             rows = catalog.versions(conn, asset_id)
         return convert([access.version_view(reader, owner, r) for r in rows], list[Version])
 
-    @get("/{asset_id:str}/history", operation_id="getAssetHistory", sync_to_thread=True)
+    @get(
+        "/{asset_id:str}/history",
+        operation_id="getAssetHistory",
+        sync_to_thread=True,
+        guards=[limited("client.reads")],
+    )
     def get_history(
         self,
         ledger: Ledger,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from litestar import Controller, Response, post
+from typing import Any
+
+from litestar import Controller, Request, Response, post
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.deps import Ledger
 from api.schemas import LoginResult
+from api.throttle import client_address, limited
 from ledger.dsse import Envelope
 from ledger.encoding import format_rfc3339_utc
 from ledger.privacy import SignedStatement
@@ -24,12 +27,25 @@ class StatementController(Controller):
     path = "/v1"
     tags = ["statements"]
 
-    @post("/statements", operation_id="submitStatement", status_code=HTTP_201_CREATED)
-    async def submit(self, ledger: Ledger, data: JSONBody[SignedStatement]) -> Response[Receipt]:
+    @post(
+        "/statements",
+        operation_id="submitStatement",
+        status_code=HTTP_201_CREATED,
+        guards=[limited("client.writes")],
+    )
+    async def submit(
+        self, ledger: Ledger, request: Request[Any, Any, Any], data: JSONBody[SignedStatement]
+    ) -> Response[Receipt]:
         """Append any statement kind (see docs/protocol.md); returns its receipt."""
-        return receipt_response(await ledger.submit(data))
+        return receipt_response(await ledger.submit(data, client=client_address(request)))
 
-    @post("/auth/login", operation_id="login", status_code=HTTP_200_OK, sync_to_thread=True)
+    @post(
+        "/auth/login",
+        operation_id="login",
+        status_code=HTTP_200_OK,
+        sync_to_thread=True,
+        guards=[limited("client.logins")],
+    )
     def login(self, ledger: Ledger, data: JSONBody[Envelope]) -> LoginResult:
         """Exchange a signed `auth.login` statement (never appended) for a bearer token."""
         token, principal, expires = ledger.login(data)

@@ -11,6 +11,7 @@ from litestar.params import JSONBody, PathParameter
 from litestar.status_codes import HTTP_201_CREATED
 
 from api.deps import Ledger, Reader, require_reader
+from api.throttle import limited
 from ledger.encoding import format_rfc3339_utc
 from ledger.privacy import Opening
 from ledger.receipts import Receipt
@@ -76,10 +77,16 @@ class ValuationController(Controller):
     path = "/v1"
     tags = ["valuation"]
 
-    @post("/valuations/quote", operation_id="quote", status_code=HTTP_201_CREATED)
+    @post(
+        "/valuations/quote",
+        operation_id="quote",
+        status_code=HTTP_201_CREATED,
+        guards=[limited("client.quotes")],
+    )
     async def quote(self, ledger: Ledger, reader: Reader, data: JSONBody[QuoteRequest]) -> QuoteOut:
         """Price a proposed licence; the quote is recorded on the ledger (signed by the log)."""
-        require_reader(reader)
+        # Each quote is an entry the log signs: counted per party as well as per address.
+        await ledger.throttle.rate("party.quotes", require_reader(reader).party_id)
         quote = await asyncio.to_thread(
             ledger.valuer.quote,
             data.asset_id,
@@ -91,7 +98,12 @@ class ValuationController(Controller):
         receipt, openings = await asyncio.to_thread(ledger.record_quote, quote, data)
         return quote_out(quote, receipt, openings)
 
-    @get("/assets/{asset_id:str}/valuation", operation_id="getAssetValuation", sync_to_thread=True)
+    @get(
+        "/assets/{asset_id:str}/valuation",
+        operation_id="getAssetValuation",
+        sync_to_thread=True,
+        guards=[limited("client.reads")],
+    )
     def asset_valuation(
         self, ledger: Ledger, asset_id: Annotated[str, PathParameter(pattern=r"^[0-9a-f]{32}$")]
     ) -> QuoteOut:
