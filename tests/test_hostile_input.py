@@ -20,7 +20,7 @@ from litestar.testing import TestClient
 
 from api.app import create_app
 from api.client import new_statement, party_register_statement, seal_and_sign, sign_statement
-from api.settings import Settings
+from api.settings import RateLimits, Settings
 from ledger.dsse import STATEMENT_PAYLOAD_TYPE, Envelope, Signature
 from ledger.encoding import canonical_json
 from ledger.statements import statement_id
@@ -41,7 +41,13 @@ INJECTIONS = [
 def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient[Any]]:
     data = Path(tmp_path_factory.mktemp("hostile"))
     settings = Settings(
-        data_dir=data, origin=TEST_ORIGIN, max_body_bytes=MAX_BODY, certify_interval_seconds=0
+        data_dir=data,
+        origin=TEST_ORIGIN,
+        max_body_bytes=MAX_BODY,
+        certify_interval_seconds=0,
+        # These tests send every operation hostile input as fast as they can; the rate limits
+        # would refuse that burst (tests/test_throttle.py tests them).
+        rate_limits=RateLimits(enabled=False),
     )
     with TestClient(create_app(settings)) as client:
         yield client
