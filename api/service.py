@@ -173,7 +173,7 @@ class LedgerService:
         body: SignedStatement,
         kinds: frozenset[str] | None = None,
         *,
-        client: str = "",
+        client: str = "unknown",
     ) -> AppendResult:
         """Verify, count against the signer's limits (`client`: the sender's address), append."""
         try:
@@ -198,7 +198,7 @@ class LedgerService:
             return
         if isinstance(submission.statement, PartyRegister):
             # A new party has nothing counted yet: its registration counts against the address.
-            await self.throttle.rate("client.registrations", client or "unknown")
+            await self.throttle.rate("client.registrations", client)
             return
         record = _SignatureKeys(self.engine, self.operator).key(submission.signer_keyid)
         party_id = record.party_id if record is not None else submission.signer_keyid

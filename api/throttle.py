@@ -37,6 +37,7 @@ from redis.exceptions import RedisError
 
 from api.observability import Metrics
 from api.settings import RateLimits
+from ledger.encoding import format_rfc3339_utc
 
 _LEASE_SECONDS = 1.0
 _LEASE_SHARE = 16  # a lease holds at most 1/16 of its limit
@@ -90,7 +91,7 @@ class _Lease:
 
 
 class Throttle:
-    """The limits of one process; `spend` refuses with `Throttled`."""
+    """The limits of one process; `rate` and `append` refuse with `Throttled`."""
 
     def __init__(self, settings: RateLimits, metrics: Metrics | None = None) -> None:
         self.settings = settings
@@ -186,7 +187,9 @@ class Throttle:
                 limit=limit.item.amount,
                 used=counted,
                 remaining=remaining,
-                resets_at=_rfc3339(reset) if counted else None,
+                resets_at=format_rfc3339_utc(datetime.fromtimestamp(reset, UTC))
+                if counted
+                else None,
             )
         return out
 
@@ -251,10 +254,6 @@ class Throttle:
 def _async_uri(url: str) -> str:
     """`redis://host:port/db` as the limits library's asyncio storage names it."""
     return url if url.startswith("async+") else f"async+{url}"
-
-
-def _rfc3339(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
