@@ -42,7 +42,9 @@ def test_a_postgresql_restart_loses_nothing_acknowledged(database_url: str, tmp_
     cluster = _cluster()
     if cluster is None:
         pytest.skip("needs root and pg_ctlcluster to restart the local PostgreSQL cluster")
-    server = start_server(database_url, tmp_path / "data")
+    # Four clients registering as fast as they can are far over the per-address registration
+    # limit; this test is about the outage, and the limits have their own tests.
+    server = start_server(database_url, tmp_path / "data", env={"DATALEDGER_RATE_LIMITS": "off"})
     with Client(server.url, trust_on_first_use=True) as first:
         origin = first.origin
     acknowledged: list[Receipt] = []
