@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from statistics import median
@@ -82,6 +82,15 @@ class Quote:
     price_minor: int
     low_minor: int
     high_minor: int
+    index: int
+
+
+@dataclass(frozen=True)
+class Registration:
+    """When a party joined the ledger (its party.register entry)."""
+
+    party_id: str
+    at: str
     index: int
 
 
@@ -239,6 +248,80 @@ def usage_burst_before_sale(
     return alerts
 
 
+def sybil_rings(
+    trades: Sequence[Trade],
+    registrations: Mapping[str, Registration],
+    *,
+    fresh: timedelta = timedelta(days=30),
+    window: timedelta = timedelta(days=30),
+    factor: float = 3.0,
+    minimum: int = 3,
+) -> list[Alert]:
+    """Several newly registered buyers, each buying only from one seller, within `window` of
+    each other, at more than `factor` x the category's median unit price among established
+    buyers: one party's shells lifting its own prices (the valuation excludes such trades as
+    `sybil_ring`). A buyer is new when it registered at most `fresh` before the trade."""
+    sellers_of: dict[str, set[str]] = defaultdict(set)
+    established: dict[str, list[float]] = defaultdict(list)
+    everyone: dict[str, list[float]] = defaultdict(list)
+    suspects: dict[str, list[Trade]] = defaultdict(list)
+    for t in sorted(trades, key=lambda t: t.index):
+        sellers_of[t.buyer_id].add(t.seller_id)
+        everyone[t.category].append(_unit_price(t))
+        joined = registrations.get(t.buyer_id)
+        new = joined is not None and parse_rfc3339_utc(t.at) - parse_rfc3339_utc(joined.at) <= fresh
+        if new and sellers_of[t.buyer_id] == {t.seller_id} and t.buyer_id != t.seller_id:
+            suspects[t.seller_id].append(t)
+        else:
+            established[t.category].append(_unit_price(t))
+    typical = {c: median(established.get(c) or v) for c, v in everyone.items()}
+    alerts = []
+    for seller, candidates in suspects.items():
+        high = [t for t in candidates if _unit_price(t) > factor * typical[t.category]]
+        for episode in _episodes(high, window):
+            buyers = sorted({t.buyer_id for t in episode})
+            if len(buyers) < minimum:
+                continue
+            ratios = [_unit_price(t) / typical[t.category] for t in episode]
+            assets = sorted({t.asset_id for t in episode})
+            joined_at = sorted(registrations[b].index for b in buyers)
+            alerts.append(
+                Alert(
+                    kind="sybil-ring",
+                    severity="high",
+                    reason=(
+                        f"{len(buyers)} buyers registered within {fresh.days} days of buying, "
+                        f"each only from {seller[:8]}, paid {min(ratios):.1f}-{max(ratios):.1f}x "
+                        f"the category median unit price ({len(episode)} transactions on "
+                        f"{len(assets)} asset{'s' if len(assets) > 1 else ''}): a possible "
+                        "sybil ring; the valuation leaves such trades out"
+                    ),
+                    evidence=tuple(
+                        sorted(
+                            {*joined_at, *(i for t in episode for i in (t.licence_index, t.index))}
+                        )
+                    ),
+                    asset_id=assets[0] if len(assets) == 1 else None,
+                    parties=(seller, *buyers),
+                    at=episode[-1].at,
+                )
+            )
+    return alerts
+
+
+def _episodes(trades: Sequence[Trade], gap: timedelta) -> list[list[Trade]]:
+    """`trades` (in log order) split where more than `gap` passes between two of them."""
+    runs: list[list[Trade]] = []
+    last: datetime | None = None
+    for t in trades:
+        at = parse_rfc3339_utc(t.at)
+        if last is None or at - last > gap:
+            runs.append([])
+        runs[-1].append(t)
+        last = at
+    return runs
+
+
 USAGE_REFUSALS = frozenset({"quota-exceeded", "licence-state", "outside-term", "asset-frozen"})
 
 
@@ -359,6 +442,7 @@ ALERT_KINDS = (
     "price-outside-interval",
     "wash-cycle",
     "related-party-inflated",
+    "sybil-ring",
     "usage-burst-before-sale",
     "repeated-refused-usage",
     "personal-data-licence",

@@ -25,7 +25,8 @@ Lifecycle. `fit(assets, usage, transactions, as_of)` uses only history before `a
      the two-sided index at their time (computed from trades before `as_of` only), so asset
      levels do not absorb the weeks in which the filtered index lagged a regime shift.
    Each trade is predicted from strictly earlier trades; that error drives the related-party
-   rule and a Huber weight, and a second pass recomputes the levels with those weights.
+   and sybil-ring rules and a Huber weight, and a second pass recomputes the levels with those
+   weights.
 5. On the *calibration slice* (the latest trades; each predicted point-in-time by the model
    fitted on the slice before) the blend weights and a bias per kind are fitted on its first
    half and the conformal interval on its second half (blend.py, conformal.py).
@@ -63,10 +64,19 @@ from valuation.blend import Blend, fit_blend, kind_expr
 from valuation.conformal import Interval, conformal_quantiles, fit_scales
 from valuation.contract import ASSETS, PREDICTIONS, REQUESTS, TRANSACTIONS, USAGE, conform
 from valuation.features import DAY_US, usage_features
-from valuation.robust import counterparty_weights, huber, related_party_flags, rule_flags
+from valuation.robust import (
+    counterparty_weights,
+    fresh_exclusive,
+    huber,
+    related_party_flags,
+    rule_flags,
+    sybil_ring_flags,
+)
 from valuation.terms import REF_DAYS, REF_PURPOSE, REF_UNITS, Kernel, to_minor, to_minor_expr
 
 Progress = Callable[[str], None]
+
+CLEAN_MIN = 3  # established trades an asset needs before it is its own reference (_clean_errors)
 COLD_PREFIX = "\x00cold:"
 
 
@@ -635,14 +645,21 @@ def _history(p: Params, txf: pl.DataFrame, smooth_before: float | None) -> pl.Da
     hist = hist.with_columns((pl.col("r") - level1).alias("err")).with_columns(
         huber(pl.col("err") / scale).alias("h")
     )
-    hist = hist.join(related_party_flags(hist), on="transaction_id", how="left").with_columns(
-        pl.min_horizontal("flag_day", "related_day").alias("remove_day"),
+    hist = _clean_errors(p, hist.join(fresh_exclusive(hist), on="transaction_id", how="left"))
+    hist = (
+        hist.join(related_party_flags(hist), on="transaction_id", how="left").join(
+            sybil_ring_flags(hist), on="transaction_id", how="left"
+        )
+    ).with_columns(
+        pl.min_horizontal("flag_day", "related_day", "ring_day").alias("remove_day"),
         (pl.col("w_category") * pl.col("h")).alias("a_cat"),
         (pl.col("w_asset") * pl.col("h")).alias("a_asset"),
         pl.when(pl.col("flag_reason").is_not_null())
         .then(pl.col("flag_reason"))
         .when(pl.col("related_day").is_not_null())
         .then(pl.lit("related_party"))
+        .when(pl.col("ring_day").is_not_null())
+        .then(pl.lit("sybil_ring"))
         .when(pl.col("h") < 0.5)
         .then(pl.lit("price_outlier"))
         .when(pl.col("w_asset") <= 0.25)
@@ -650,6 +667,62 @@ def _history(p: Params, txf: pl.DataFrame, smooth_before: float | None) -> pl.Da
         .alias("reason"),
     )
     return hist
+
+
+def _clean_errors(p: Params, hist: pl.DataFrame) -> pl.DataFrame:
+    """`hist` with `err_clean` for suspect trades (robust.fresh_exclusive): the residual against
+    the median residual of *established* buyers' trades in the year before -- on the same asset
+    when it has at least `CLEAN_MIN`, else in its category -- so a run of shell purchases cannot
+    lift the bar it is judged by (robust.sybil_ring_flags), as it lifts the model's own levels.
+    Null where there is no such reference yet (at a market's start every buyer is new)."""
+    suspects = hist.filter(pl.col("suspect")).select(
+        "transaction_id", "asset_id", "category", "t", "r"
+    )
+    if suspects.is_empty():
+        return hist.with_columns(pl.lit(None, pl.Float64).alias("err_clean"))
+    window = f"{365 * 86_400}i"
+    seconds = (pl.col("t") * 86_400).round().cast(pl.Int64).alias("_s")
+    established = (
+        hist.filter(~pl.col("suspect")).select("asset_id", "category", "r", seconds).sort("_s")
+    )
+    refs = []
+    for key in ("asset_id", "category"):
+        rolling = established.select(
+            key,
+            "_s",
+            pl.col("r").rolling_median_by("_s", window).over(key).alias(f"_ref_{key}"),
+            pl.col("r")
+            .is_not_null()
+            .cast(pl.Int64)
+            .rolling_sum_by("_s", window)
+            .over(key)
+            .alias(f"_n_{key}"),
+        )
+        refs.append(
+            suspects.with_columns(seconds)
+            .sort("_s")
+            .join_asof(
+                rolling,
+                on="_s",
+                by=key,
+                strategy="backward",
+                allow_exact_matches=False,
+                check_sortedness=False,
+            )
+            .select("transaction_id", f"_ref_{key}", f"_n_{key}")
+        )
+    ref = (
+        pl.when(pl.col("_n_asset_id") >= CLEAN_MIN)
+        .then(pl.col("_ref_asset_id"))
+        .when(pl.col("_n_category") >= CLEAN_MIN)
+        .then(pl.col("_ref_category"))
+    )
+    clean = (
+        suspects.join(refs[0], on="transaction_id", how="left")
+        .join(refs[1], on="transaction_id", how="left")
+        .select("transaction_id", (pl.col("r") - ref).alias("err_clean"))
+    )
+    return hist.join(clean, on="transaction_id", how="left")
 
 
 # --- approaches at query points --------------------------------------------------------------
@@ -750,34 +823,48 @@ def fit(
         )
         .drop("flag_reason", "flag_day", "w_asset", "w_category")
     )
-    fit_slice = txf.filter(pl.col("t") < split)
 
-    say("kernel")
-    kf = fit_kernel(fit_slice, categories)
-    kernel = kf.kernel
-    txf = txf.with_columns((pl.col("y") - kernel.log_factor_expr()).alias("y_base"))
-    fit_slice = txf.filter(pl.col("t") < split)
-    market = fit_linear(fit_slice, market_design(categories), pl.col("y_base"), pl.col("w"))
-    eps2, eta2 = _variance_components(fit_slice, market, categories, kf.residual_var)
-    p = Params(
-        as_of=as_of,
-        currency=currency,
-        categories=categories,
-        kernel=kernel,
-        market=market,
-        income=Linear({}),
-        cost=Linear({}),
-        sigma_eps2=eps2,
-        sigma_eta2=eta2,
-        blend=Blend({}),
-        bias={},
-        interval=Interval(-1.645, 1.645, {}, 0.3, 0),
-        config=cfg,
-    )
+    def hedonic(txf: pl.DataFrame) -> tuple[Params, pl.DataFrame, pl.DataFrame]:
+        say("kernel")
+        fit_slice = txf.filter(pl.col("t") < split)
+        kf = fit_kernel(fit_slice, categories)
+        txf = txf.with_columns((pl.col("y") - kf.kernel.log_factor_expr()).alias("y_base"))
+        fit_slice = txf.filter(pl.col("t") < split)
+        market = fit_linear(fit_slice, market_design(categories), pl.col("y_base"), pl.col("w"))
+        eps2, eta2 = _variance_components(fit_slice, market, categories, kf.residual_var)
+        p = Params(
+            as_of=as_of,
+            currency=currency,
+            categories=categories,
+            kernel=kf.kernel,
+            market=market,
+            income=Linear({}),
+            cost=Linear({}),
+            sigma_eps2=eps2,
+            sigma_eta2=eta2,
+            blend=Blend({}),
+            bias={},
+            interval=Interval(-1.645, 1.645, {}, 0.3, 0),
+            config=cfg,
+        )
+        say("history")
+        # calibration replays history as the model will see it: smoothed only before the split
+        return p, txf, _history(p, txf.drop("w"), smooth_before=split)
 
-    say("history")
-    # calibration replays history as the model will see it: smoothed only before the split
-    hist = _history(p, txf.drop("w"), smooth_before=split)
+    p, txf, hist = hedonic(txf)
+    # A sybil ring is only recognised on the history pass, but its trades would still have
+    # lifted the hedonic fit: when one was seen, fit again without its trades.
+    ring = hist.filter(pl.col("ring_day").is_not_null() & (pl.col("ring_day") < as_of_day))
+    if ring.height:
+        ring_ids = ring["transaction_id"].implode()
+        txf = txf.with_columns(
+            pl.when(pl.col("transaction_id").is_in(ring_ids))
+            .then(0.0)
+            .otherwise(pl.col("w"))
+            .alias("w")
+        )
+        p, txf, hist = hedonic(txf)
+    eps2, eta2 = p.sigma_eps2, p.sigma_eta2
     lv = (
         _levels(
             p,

@@ -12,6 +12,9 @@ evidence appeared, so a backtest never "knows" a cycle before it closes):
    * `related_party` (applied in model.py, since it needs the model's point-in-time
      prediction error): a buyer who buys (almost) only from one seller, at least twice, at
      prices that run well above what the model expected.
+   * `sybil_ring` (also in model.py, on the same error): many *new* buyers, each buying only
+     from one seller, within weeks of each other, at prices far above what the model expected
+     -- one party's shells, each trading once so that no per-buyer rule sees it.
 2. Counterparty caps that *bound influence* (always on): the k-th trade of the same buyer on
    the same asset counts 0.5^(k-1) towards that asset's own estimate (so one buyer can never
    weigh more than two trades), and min(1, 5/k) towards its category's market level.
@@ -24,6 +27,8 @@ each licensee at 5x the median licensee; `top_share` measures concentration).
 
 from __future__ import annotations
 
+import math
+
 import polars as pl
 
 CYCLE_DAYS = 90.0
@@ -31,7 +36,24 @@ ASSET_DECAY = 0.5
 CATEGORY_FREE_TRADES = 5.0
 HUBER_C = 2.5
 
-REASONS = ("self_dealing", "circular", "related_party", "price_outlier", "currency")
+# A sybil ring (sybil_ring_flags): within RING_DAYS, at least RING_MIN buyers first seen at most
+# FRESH_DAYS before, each buying only from the one seller, paid more than RING_EXCESS (log) above
+# the point-in-time expectation, and they make up at least RING_SHARE of that seller's (or that
+# asset's) trades in the window.
+FRESH_DAYS = 30.0
+RING_DAYS = 30.0
+RING_MIN = 3
+RING_SHARE = 0.25
+RING_EXCESS = math.log(2.0)
+
+REASONS = (
+    "self_dealing",
+    "circular",
+    "related_party",
+    "sybil_ring",
+    "price_outlier",
+    "currency",
+)
 
 
 def rule_flags(tx: pl.DataFrame) -> pl.DataFrame:
@@ -132,6 +154,107 @@ def related_party_flags(
     return ordered.join(first_hit, on=["seller_id", "buyer_id"], how="left").select(
         "transaction_id", "related_day"
     )
+
+
+def fresh_exclusive(tx: pl.DataFrame, fresh_days: float = FRESH_DAYS) -> pl.DataFrame:
+    """Per transaction: `suspect` -- its buyer was first seen at most `fresh_days` before it and
+    has bought from no other seller so far (what one party's shells look like, and also many
+    honest first purchases: a suspect trade is only evidence together with others).
+
+    `tx` needs transaction_id, seller_id, buyer_id, t.
+    """
+    ordered = tx.select("transaction_id", "seller_id", "buyer_id", "t").sort("t")
+    return ordered.select(
+        "transaction_id",
+        (
+            (pl.col("t") - pl.col("t").min().over("buyer_id") <= fresh_days)
+            & (
+                pl.int_range(pl.len()).over("buyer_id", "seller_id")
+                == pl.int_range(pl.len()).over("buyer_id")
+            )
+            & (pl.col("buyer_id") != pl.col("seller_id"))
+        ).alias("suspect"),
+    )
+
+
+def sybil_ring_flags(
+    tx: pl.DataFrame,
+    *,
+    ring_days: float = RING_DAYS,
+    ring_min: int = RING_MIN,
+    ring_share: float = RING_SHARE,
+    excess: float = RING_EXCESS,
+) -> pl.DataFrame:
+    """Per transaction: `ring_day` -- when the sybil ring it belongs to was recognised.
+
+    `tx` needs transaction_id, asset_id, seller_id, buyer_id, t, `suspect` (`fresh_exclusive`)
+    and `err_clean`: the point-in-time log error against an expectation formed *without*
+    suspect trades (positive = paid more than expected), so that a ring's own trades cannot
+    raise the bar they are measured against.
+
+    A trade is *strong* if it is its buyer's first suspect purchase at least `excess` above
+    expectation. For each seller, and for each asset, a ring is seen at a strong trade when
+    the `ring_days` up to it hold at least `ring_min` strong trades that make up at least
+    `ring_share` of all its trades in that window -- honest new buyers paying well over the
+    odds happen, but rarely several at once and never as a large part of a seller's sales.
+    Rings less than `ring_days` apart are one episode; its suspect trades at least `excess / 2`
+    above expectation, from `ring_days` before its first sighting to `ring_days` after its
+    last, are excluded from the first sighting on.
+    """
+    window = f"{round(ring_days * 86_400)}i"
+    base = tx.select(
+        "transaction_id",
+        "asset_id",
+        "seller_id",
+        "buyer_id",
+        "t",
+        pl.col("suspect").fill_null(False),
+        "err_clean",
+        (pl.col("t") * 86_400).round().cast(pl.Int64).alias("_s"),
+    ).sort("_s")
+    strong = pl.col("suspect") & (pl.col("err_clean") >= excess)
+    base = base.with_columns(
+        (strong & (strong.cast(pl.Int64).cum_sum().over("buyer_id") == 1)).alias("strong")
+    )
+    found = []
+    for key in ("seller_id", "asset_id"):
+        sighted = (
+            base.with_columns(
+                pl.col("strong").cast(pl.Int64).rolling_sum_by("_s", window).over(key).alias("_k"),
+                pl.col("_s")
+                .is_not_null()
+                .cast(pl.Int64)
+                .rolling_sum_by("_s", window)
+                .over(key)
+                .alias("_all"),
+            )
+            .filter(
+                pl.col("strong")
+                & (pl.col("_k") >= ring_min)
+                & (pl.col("_k") >= ring_share * pl.col("_all"))
+            )
+            .select(pl.col(key).alias("_key"), "t")
+            .sort("t")
+            .with_columns(
+                (pl.col("t").diff().over("_key").fill_null(0.0) > ring_days)
+                .cum_sum()
+                .over("_key")
+                .alias("_episode")
+            )
+            .group_by("_key", "_episode")
+            .agg(pl.col("t").min().alias("ring_day"), pl.col("t").max().alias("_last"))
+        )
+        found.append(
+            base.filter(pl.col("suspect") & (pl.col("err_clean") >= excess / 2))
+            .join(sighted, left_on=key, right_on="_key")
+            .filter(
+                (pl.col("t") >= pl.col("ring_day") - ring_days)
+                & (pl.col("t") <= pl.col("_last") + ring_days)
+            )
+            .select("transaction_id", "ring_day")
+        )
+    members = pl.concat(found).group_by("transaction_id").agg(pl.col("ring_day").min())
+    return tx.select("transaction_id").join(members, on="transaction_id", how="left")
 
 
 def huber(z: pl.Expr, c: float = HUBER_C) -> pl.Expr:

@@ -69,6 +69,7 @@ AlertKind = Literal[
     "price-outside-interval",
     "wash-cycle",
     "related-party-inflated",
+    "sybil-ring",
     "usage-burst-before-sale",
     "repeated-refused-usage",
     "personal-data-licence",

@@ -11,6 +11,7 @@ from ledger.storage.schema import (
     assets,
     conflicts,
     licences,
+    parties,
     payments,
     refusals,
     right_transfers,
@@ -40,6 +41,13 @@ def trades(conn: Connection) -> list[alerts.Trade]:
         .order_by(payments.c.confirmed_index)
     )
     return [alerts.Trade(*r) for r in rows]
+
+
+def registrations(conn: Connection) -> dict[str, alerts.Registration]:
+    rows = conn.execute(
+        select(parties.c.party_id, parties.c.registered_at, parties.c.registered_index)
+    )
+    return {r[0]: alerts.Registration(r[0], r[1], int(r[2])) for r in rows}
 
 
 def usage(conn: Connection) -> list[alerts.Usage]:
@@ -146,6 +154,7 @@ def compute(conn: Connection) -> list[alerts.Alert]:
         *alerts.price_outside_interval(found_trades, quotes(conn)),
         *alerts.wash_cycles(found_trades),
         *alerts.related_party_inflated(found_trades, related_pairs(conn)),
+        *alerts.sybil_rings(found_trades, registrations(conn)),
         *alerts.usage_burst_before_sale(found_trades, usage(conn)),
         *alerts.repeated_refused_usage(found_refusals, licence_index(conn)),
         *alerts.personal_data_licences(personal_licences(conn)),
