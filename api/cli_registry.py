@@ -635,15 +635,24 @@ def asset_certificate(obj: Context, asset_id: str, as_html: bool, vkey: str | No
 
 @asset.command("object")
 @click.argument("asset_id")
-@click.option("--grounds", required=True, help="Why the registration should not stand.")
-@click.option("--evidence", type=DATA_FILE, help="Evidence file (only its SHA-256 is sent).")
+@click.option(
+    "--grounds", required=True, help="Why the registration should not stand (20+ characters)."
+)
+@click.option(
+    "--evidence",
+    type=DATA_FILE,
+    required=True,
+    help="Evidence file (only its SHA-256 is sent; keep the file).",
+)
 @common_options
 @click.pass_obj
-def asset_object(obj: Context, asset_id: str, grounds: str, evidence: Path | None) -> None:
+def asset_object(obj: Context, asset_id: str, grounds: str, evidence: Path) -> None:
     """Object to a registration while it is on public notice; prints the objection id."""
-    fields: dict[str, Any] = {"asset_id": asset_id, "grounds": grounds}
-    if evidence is not None:
-        fields["evidence_fingerprint"] = digest_file(evidence).fingerprint
+    fields: dict[str, Any] = {
+        "asset_id": asset_id,
+        "grounds": grounds,
+        "evidence_fingerprint": digest_file(evidence).fingerprint,
+    }
 
     def action() -> None:
         with obj.client() as client:
@@ -687,7 +696,9 @@ def objection_show(obj: Context, objection_id: str) -> None:
     type=click.Choice(["upheld", "dismissed"]),
     help="upheld rejects the registration.",
 )
-@click.option("--reason", required=True, help="The decision's reasons (public).")
+@click.option(
+    "--reason", required=True, help="The decision's reasons (for the objector and the owner)."
+)
 @common_options
 @click.pass_obj
 def objection_resolve(obj: Context, objection_id: str, outcome: str, reason: str) -> None:
@@ -708,6 +719,33 @@ def objection_resolve(obj: Context, objection_id: str, outcome: str, reason: str
             "objection_id",
             done,
             f"objection {objection_id} {outcome} at index {done.receipt.index}",
+        )
+
+    _run_api(action)
+
+
+@objection.command("dismiss")
+@click.argument("objection_ids", nargs=-1, required=True)
+@click.option("--reason", required=True, help="Why they are dismissed (one reason for all).")
+@common_options
+@click.pass_obj
+def objection_dismiss(obj: Context, objection_ids: tuple[str, ...], reason: str) -> None:
+    """Dismiss a run of open objections at once, all or none (a regulator's --key)."""
+
+    def action() -> None:
+        with obj.client() as client:
+            done = submit(
+                client,
+                obj.signing_key(),
+                "objections.dismiss",
+                objection_ids=list(objection_ids),
+                reason=reason,
+            )
+        submitted(
+            obj,
+            "statement_id",
+            done,
+            f"{len(objection_ids)} objections dismissed at index {done.receipt.index}",
         )
 
     _run_api(action)

@@ -86,6 +86,16 @@ class Quote:
 
 
 @dataclass(frozen=True)
+class StandingObjection:
+    """An objection still open, with when its registration's public notice ended."""
+
+    objection_id: str
+    asset_id: str
+    notice_ends_at: str
+    index: int  # the asset.object entry
+
+
+@dataclass(frozen=True)
 class Registration:
     """When a party joined the ledger (its party.register entry)."""
 
@@ -385,6 +395,40 @@ def conflicting_claims(conflicts: Sequence[OpenConflict]) -> list[Alert]:
     ]
 
 
+# How long after a registration's public notice ends a standing objection may wait for a ruling.
+RULING_PERIOD = timedelta(days=30)
+
+
+def objections_overdue(
+    standing: Sequence[StandingObjection], now: datetime, *, within: timedelta = RULING_PERIOD
+) -> list[Alert]:
+    """Objections still open `within` after the notice ended: the registration is held up
+    until a regulator rules, so a standing objection must not be left to hold it for ever
+    (`objections.dismiss` clears a run of baseless ones at once)."""
+    by_asset: dict[str, list[StandingObjection]] = defaultdict(list)
+    for o in standing:
+        if now - parse_rfc3339_utc(o.notice_ends_at) > within:
+            by_asset[o.asset_id].append(o)
+    alerts = []
+    for asset_id, late in by_asset.items():
+        days = (now - parse_rfc3339_utc(late[0].notice_ends_at)).days
+        alerts.append(
+            Alert(
+                kind="objection-overdue",
+                severity="high",
+                reason=(
+                    f"{len(late)} objection{'s' if len(late) > 1 else ''} still open {days} days "
+                    f"after the notice ended (rulings are due within {within.days} days); "
+                    "the registration waits for a regulator"
+                ),
+                evidence=tuple(sorted(o.index for o in late)),
+                asset_id=asset_id,
+                at=late[0].notice_ends_at,
+            )
+        )
+    return alerts
+
+
 def frozen_asset_activity(refusals: Sequence[Refusal]) -> list[Alert]:
     by_asset: dict[str, list[Refusal]] = defaultdict(list)
     for r in refusals:
@@ -447,5 +491,6 @@ ALERT_KINDS = (
     "repeated-refused-usage",
     "personal-data-licence",
     "conflicting-claim",
+    "objection-overdue",
     "frozen-asset-activity",
 )

@@ -64,6 +64,7 @@ PRIVATE_FIELDS: dict[str, PrivateFields] = {
     "asset.version": PrivateFields(("schema", "note"), _OWNER),
     "asset.object": PrivateFields(("grounds", "evidence_fingerprint"), _OWNER),
     "objection.resolve": PrivateFields(("reason",), "the objector and the asset's owner"),
+    "objections.dismiss": PrivateFields(("reason",), "the objectors and the assets' owners"),
     "conflict.resolve": PrivateFields(("reason",), "the owners of the claims"),
     "asset.freeze": PrivateFields(("reason",), "the asset's owner"),
     "asset.unfreeze": PrivateFields(("reason",), "the asset's owner"),

@@ -195,6 +195,13 @@ class ObjectionResolve(Statement, frozen=True, tag="objection.resolve"):
     reason: Grounds
 
 
+class ObjectionsDismiss(Statement, frozen=True, tag="objections.dismiss"):
+    """A regulator dismisses a run of open objections at once (a flood of baseless ones)."""
+
+    objection_ids: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=500)]
+    reason: Grounds
+
+
 class ConflictResolve(Statement, frozen=True, tag="conflict.resolve"):
     """A regulator decides which claim on a fingerprint stands (none: all are rejected)."""
 
@@ -428,6 +435,7 @@ AnyStatement: TypeAlias = (
     | AssetVersion
     | AssetObject
     | ObjectionResolve
+    | ObjectionsDismiss
     | ConflictResolve
     | AssetCertify
     | AssetFreeze
@@ -463,6 +471,7 @@ STATEMENT_KINDS: tuple[type[Statement], ...] = (
     AssetVersion,
     AssetObject,
     ObjectionResolve,
+    ObjectionsDismiss,
     ConflictResolve,
     AssetCertify,
     AssetFreeze,

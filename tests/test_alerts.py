@@ -160,3 +160,33 @@ def test_alerts_through_the_api(world: World) -> None:
     with pytest.raises(ApiError) as denied:
         world.client(m.owner).get_json("/v1/audit/alerts")
     assert denied.value.status == 403
+
+
+def test_objections_left_standing_past_the_ruling_period_are_overdue() -> None:
+    standing = [
+        al.StandingObjection("o1", "a1", at(0), 7),
+        al.StandingObjection("o2", "a1", at(0), 9),
+        al.StandingObjection("o3", "a2", at(20), 11),
+    ]
+    found = al.objections_overdue(standing, T0 + timedelta(days=31))
+    assert [(a.kind, a.asset_id, a.evidence, a.severity) for a in found] == [
+        ("objection-overdue", "a1", (7, 9), "high")
+    ]
+    assert "31 days after the notice ended" in found[0].reason
+    assert al.objections_overdue(standing, T0 + timedelta(days=29)) == []
+
+
+def test_sybil_ring_needs_new_single_seller_buyers_far_above_the_market() -> None:
+    joined = {f"s{i}": al.Registration(f"s{i}", at(59), 100 + i) for i in range(4)}
+    joined |= {f"r{i}": al.Registration(f"r{i}", at(-200), 10 + i) for i in range(3)}
+    market = [trade(i, ("X", "Y")[i % 2], f"r{i % 3}", days=i) for i in range(12)]
+    shells = [trade(20 + i, "X", f"s{i}", price=10_000, days=60 + i) for i in range(4)]
+    found = al.sybil_rings(market + shells, joined)
+    assert [a.kind for a in found] == ["sybil-ring"]
+    assert found[0].parties == ("X", "s0", "s1", "s2", "s3")
+    assert {100, 101, 102, 103} <= set(found[0].evidence)
+    assert al.sybil_rings(market + shells[:2], joined) == []  # two are not a ring
+    fair = [trade(20 + i, "X", f"s{i}", price=1100, days=60 + i) for i in range(4)]
+    assert al.sybil_rings(market + fair, joined) == []  # new buyers at the market price
+    old = {k: al.Registration(k, at(-300), v.index) for k, v in joined.items()}
+    assert al.sybil_rings(market + shells, old) == []  # long-standing parties: no shells

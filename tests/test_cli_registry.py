@@ -87,7 +87,7 @@ def test_register_object_certify_transfer_verify(server: Server, tmp_path: Path)
     asset_id = asset_id.strip()
     evidence = tmp_path / "evidence.pdf"
     evidence.write_bytes(b"%PDF-1.7 \x00 our original export")
-    grounds = ("--grounds", "copied from our export", "--evidence", str(evidence))
+    grounds = ("--grounds", "copied from our own export", "--evidence", str(evidence))
     objection_id = cli("asset", "object", asset_id, *grounds, "--key", other).stdout.strip()
     assert len(asset_id) == len(objection_id) == 32
 

@@ -97,7 +97,21 @@ def story(
         size_bytes=2,
         record_count=2,
     )
-    objection = m.sign(m.other, "asset.object", asset_id=m.asset, grounds="I collected this")
+    objection = m.sign(
+        m.other,
+        "asset.object",
+        asset_id=m.asset,
+        grounds="I collected this data myself",
+        evidence_fingerprint="e" * 64,
+    )
+    baseless = m.sign(
+        m.buyer,
+        "asset.object",
+        asset_id=m.asset,
+        grounds="Another objection with no merit",
+        evidence_fingerprint="f" * 64,
+    )
+    m.sign(regulator, "objections.dismiss", objection_ids=[baseless.id], reason="no merit")
     m.sign(
         regulator,
         "objection.resolve",

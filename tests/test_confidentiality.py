@@ -85,7 +85,13 @@ def _build_market(world: World) -> tuple[Planted, Market, dict[str, Any]]:
     )
     objection = (
         c()
-        .sign_and_submit(objector, "asset.object", asset_id=asset, grounds=p.text("object.grounds"))
+        .sign_and_submit(
+            objector,
+            "asset.object",
+            asset_id=asset,
+            grounds=p.text("object.grounds"),
+            evidence_fingerprint="e" * 64,
+        )
         .id
     )
     c().sign_and_submit(

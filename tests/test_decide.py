@@ -47,6 +47,7 @@ from ledger.statements import (
     LicenceTerminate,
     Money,
     ObjectionResolve,
+    ObjectionsDismiss,
     OfferPublish,
     OfferWithdraw,
     PartyRegister,
@@ -168,7 +169,13 @@ def rotate(m: Market, party: Party) -> str:
 
 
 def objection(m: Market, asset_id: str) -> str:
-    return m.send(m.other, AssetObject, asset_id=asset_id, grounds="mine")
+    return m.send(
+        m.other,
+        AssetObject,
+        asset_id=asset_id,
+        grounds="We collected these readings in 2024",
+        evidence_fingerprint="e" * 64,
+    )
 
 
 def usage(m: Market, units: int, licence_id: str = "", **fields: Any) -> Any:
@@ -342,23 +349,43 @@ def register_a_fingerprint_twice(m: Market) -> tuple[Signer, Any]:
 
 @case("party-only", "assets.object_to")
 def operator_objects(m: Market) -> tuple[Signer, Any]:
-    return m.ledger.op, m.make(AssetObject, asset_id=m.fresh, grounds="g")
+    return m.ledger.op, m.make(
+        AssetObject,
+        asset_id=m.fresh,
+        grounds="We collected these readings in 2024",
+        evidence_fingerprint="e" * 64,
+    )
 
 
 @case("own-asset", "assets.object_to")
 def owner_objects_to_its_asset(m: Market) -> tuple[Signer, Any]:
-    return m.owner, m.make(AssetObject, asset_id=m.fresh, grounds="g")
+    return m.owner, m.make(
+        AssetObject,
+        asset_id=m.fresh,
+        grounds="We collected these readings in 2024",
+        evidence_fingerprint="e" * 64,
+    )
 
 
 @case("notice-closed", "assets.object_to")
 def object_to_a_certified_asset(m: Market) -> tuple[Signer, Any]:
-    return m.other, m.make(AssetObject, asset_id=m.asset, grounds="g")
+    return m.other, m.make(
+        AssetObject,
+        asset_id=m.asset,
+        grounds="We collected these readings in 2024",
+        evidence_fingerprint="e" * 64,
+    )
 
 
 @case("notice-closed", "assets.object_to")
 def object_after_the_notice_ended(m: Market) -> tuple[Signer, Any]:
     m.ledger.advance(days=NOTICE.days)  # exactly at the end: closed
-    return m.other, m.make(AssetObject, asset_id=m.fresh, grounds="g")
+    return m.other, m.make(
+        AssetObject,
+        asset_id=m.fresh,
+        grounds="We collected these readings in 2024",
+        evidence_fingerprint="e" * 64,
+    )
 
 
 @case("unknown-objection", "assets.resolve_objection")
@@ -373,6 +400,40 @@ def resolve_an_objection_twice(m: Market) -> tuple[Signer, Any]:
     oid = objection(m, m.fresh)
     m.send(m.regulator, ObjectionResolve, objection_id=oid, outcome="dismissed", reason="r")
     return m.regulator, m.make(ObjectionResolve, objection_id=oid, outcome="upheld", reason="r")
+
+
+@case("grounds-too-thin", "assets.object_to")
+def object_without_substance(m: Market) -> tuple[Signer, Any]:
+    grounds = "no no no no no no no no no"  # long enough, but 2 different characters
+    return m.other, m.make(
+        AssetObject, asset_id=m.fresh, grounds=grounds, evidence_fingerprint="e" * 64
+    )
+
+
+@case("evidence-required", "assets.object_to")
+def object_without_evidence(m: Market) -> tuple[Signer, Any]:
+    return m.other, m.make(
+        AssetObject, asset_id=m.fresh, grounds="We collected these readings in 2024"
+    )
+
+
+@case("duplicate-objection", "assets.dismiss_objections")
+def dismiss_one_objection_twice(m: Market) -> tuple[Signer, Any]:
+    oid = objection(m, m.fresh)
+    return m.regulator, m.make(ObjectionsDismiss, objection_ids=[oid, oid], reason="r")
+
+
+@case("unknown-objection", "assets.dismiss_objections")
+def dismiss_an_unknown_objection(m: Market) -> tuple[Signer, Any]:
+    oid = objection(m, m.fresh)
+    return m.regulator, m.make(ObjectionsDismiss, objection_ids=[oid, UNKNOWN], reason="r")
+
+
+@case("objection-closed", "assets.dismiss_objections")
+def dismiss_a_decided_objection(m: Market) -> tuple[Signer, Any]:
+    oid, other = objection(m, m.fresh), objection(m, m.fresh)
+    m.send(m.regulator, ObjectionResolve, objection_id=oid, outcome="upheld", reason="r")
+    return m.regulator, m.make(ObjectionsDismiss, objection_ids=[other, oid], reason="r")
 
 
 @case("no-open-conflict", "assets.resolve_conflict")

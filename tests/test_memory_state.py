@@ -461,7 +461,13 @@ def version(w: Walk) -> Step:
 
 def object_to(w: Walk) -> Step:
     asset = w.pick_where(w.assets, "asset", "on_notice")
-    st_ = _statement(w, AssetObject, asset_id=asset, grounds="g")
+    st_ = _statement(
+        w,
+        AssetObject,
+        asset_id=asset,
+        grounds="We collected these readings in 2024",
+        evidence_fingerprint="e" * 64,
+    )
     return w.signer(w.pick([w.rival, w.buyer])), st_, "objections"
 
 

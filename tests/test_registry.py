@@ -20,6 +20,12 @@ from tests.audit import audit_database
 from tests.factories import TEST_ORIGIN
 from tests.world import NOTICE_SECONDS, World, asset_fields, pid, refused, wait_notice
 
+# An objection of substance: grounds a person can act on and the digest of the evidence held.
+OBJECTION = {
+    "grounds": "We collected these sensor readings ourselves in 2024",
+    "evidence_fingerprint": "e" * 64,
+}
+
 # --- the happy path ---------------------------------------------------------------------------
 
 
@@ -31,7 +37,7 @@ def test_register_object_resolve_certify_and_move_a_right(world: World) -> None:
     assert detail["status"] == "on_notice" and detail["owner_id"] == pid(owner)
 
     objection = world.client().sign_and_submit(
-        other, "asset.object", asset_id=asset.id, grounds="I collected this data"
+        other, "asset.object", **OBJECTION, asset_id=asset.id
     )
     assert world.service.certify_due() == []  # an open objection blocks certification
     world.client().sign_and_submit(
@@ -133,11 +139,11 @@ def test_objections_need_a_regulator_and_an_open_notice(world: World) -> None:
         "own-asset",
         409,
         lambda: world.client().sign_and_submit(
-            owner, "asset.object", asset_id=asset.id, grounds="x"
+            owner, "asset.object", **OBJECTION, asset_id=asset.id
         ),
     )
     objection = world.client().sign_and_submit(
-        other, "asset.object", asset_id=asset.id, grounds="mine"
+        other, "asset.object", **OBJECTION, asset_id=asset.id
     )
     refused(
         world,
@@ -174,7 +180,7 @@ def test_objections_need_a_regulator_and_an_open_notice(world: World) -> None:
         "notice-closed",
         409,
         lambda: world.client().sign_and_submit(
-            other, "asset.object", asset_id=late.id, grounds="x"
+            other, "asset.object", **OBJECTION, asset_id=late.id
         ),
     )
 
@@ -468,7 +474,7 @@ def test_replay_rebuilds_every_projection_and_catches_a_tampered_one(
     regulator = world.regulator()
     asset = world.client().register_asset(owner, **asset_fields())
     objection = world.client().sign_and_submit(
-        other, "asset.object", asset_id=asset.id, grounds="g"
+        other, "asset.object", **OBJECTION, asset_id=asset.id
     )
     world.client().sign_and_submit(
         regulator, "objection.resolve", objection_id=objection.id, outcome="dismissed", reason="r"
@@ -501,3 +507,75 @@ def test_replay_rebuilds_every_projection_and_catches_a_tampered_one(
     differences = compare(world.service.engine, rebuilt("replay2.db"))
     assert len(differences) == 1 and differences[0].table == "assets"
     assert "forged" in differences[0].describe()
+
+
+def test_an_objection_needs_grounds_of_substance_and_evidence(world: World) -> None:
+    owner, other = world.party("Owner"), world.party("Other")
+    asset = world.client().register_asset(owner, **asset_fields())
+
+    def file(**fields: Any) -> Any:
+        return lambda: world.client().sign_and_submit(
+            other, "asset.object", asset_id=asset.id, **fields
+        )
+
+    for thin in ("x", "mine", "no no no no no no no no", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaa"):
+        problem = refused(world, "grounds-too-thin", 422, file(**{**OBJECTION, "grounds": thin}))
+        assert "20 non-blank characters" in problem["detail"]
+    refused(world, "evidence-required", 422, file(grounds=OBJECTION["grounds"]))
+    world.client().sign_and_submit(  # Chinese grounds count by character
+        other, "asset.object", asset_id=asset.id,
+        grounds="这批传感器读数是我们在二零二四年自行采集并发布的原始数据",
+        evidence_fingerprint="e" * 64,
+    )  # fmt: skip
+    assert world.client(owner).get_json(f"/v1/assets/{asset.id}")["open_objections"] == 1
+
+
+def test_a_regulator_dismisses_a_run_of_objections_at_once(world: World) -> None:
+    owner, regulator = world.party("Owner"), world.regulator()
+    asset = world.client().register_asset(owner, **asset_fields())
+    other = world.client().register_asset(owner, **asset_fields())
+    flood = [
+        world.client()
+        .sign_and_submit(world.party(f"Griefer {i}"), "asset.object", **OBJECTION, asset_id=a)
+        .id
+        for i, a in enumerate([asset.id] * 4 + [other.id] * 2)
+    ]
+    dismiss = "objections.dismiss"
+    refused(
+        world,
+        "role-required",
+        403,
+        lambda: world.client().sign_and_submit(
+            owner, dismiss, objection_ids=flood, reason="no evidence of prior collection"
+        ),
+    )
+    for bad, code, status in (
+        ([*flood, flood[0]], "duplicate-objection", 422),
+        ([*flood, "0" * 32], "unknown-objection", 404),
+    ):
+        refused(
+            world,
+            code,
+            status,
+            lambda ids=bad: world.client().sign_and_submit(  # type: ignore[misc]
+                regulator, dismiss, objection_ids=ids, reason="baseless"
+            ),
+        )
+    for objection_id in flood:  # all or nothing: a refused run dismissed none of them
+        assert world.client(regulator).get_json(f"/v1/objections/{objection_id}")["status"] == (
+            "open"
+        )
+    world.client().sign_and_submit(regulator, dismiss, objection_ids=flood, reason="baseless")
+    for objection_id in flood:
+        shown = world.client(regulator).get_json(f"/v1/objections/{objection_id}")
+        assert shown["status"] == "dismissed" and shown["reason"] == "baseless"
+    refused(
+        world,
+        "objection-closed",
+        409,
+        lambda: world.client().sign_and_submit(
+            regulator, dismiss, objection_ids=flood[:1], reason="again"
+        ),
+    )
+    wait_notice()
+    assert sorted(world.service.certify_due()) == sorted([asset.id, other.id])

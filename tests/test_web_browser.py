@@ -840,6 +840,7 @@ def seed(server: Server, key_dir: Path) -> Site:
             "asset.object",
             asset_id=ids["contested_asset"],
             grounds="We registered these stations first 我们先登记了",
+            evidence_fingerprint="e" * 64,
         ).id
     return Site(server, site_keys, key_files, ids)
 
@@ -1189,6 +1190,7 @@ def test_object_then_resolve_in_the_browser(site: Site, browser: Browser) -> Non
     page.locator(form).locator("[name=grounds]").fill(
         "Same stations as our registration 同一批站点"
     )
+    page.locator(form).locator("[name=evidence_fingerprint]").fill("e" * 64)
     objected = submit_action(page, form, site.key_files["buyer2"])
     assert objected["result"] == "verified", objected["text"]
     with site.client("regulator") as regulator_view:

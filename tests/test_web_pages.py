@@ -55,7 +55,11 @@ class Scene:
             ),
         )
         self.objection = self.sign(
-            self.stranger, "asset.object", asset_id=self.asset.id, grounds="I collected it"
+            self.stranger,
+            "asset.object",
+            asset_id=self.asset.id,
+            grounds="I collected it myself in 2024",
+            evidence_fingerprint="e" * 64,
         )
         self.offer = self.sign(
             self.owner,

@@ -74,6 +74,7 @@ AlertKind = Literal[
     "repeated-refused-usage",
     "personal-data-licence",
     "conflicting-claim",
+    "objection-overdue",
     "frozen-asset-activity",
 ]
 

@@ -36,6 +36,7 @@ class Field:
     minimum: int | None = None
     maximum: int | None = None
     max_length: int | None = None
+    min_length: int | None = None
 
 
 @dataclass(frozen=True)
@@ -63,13 +64,8 @@ def object_to_asset(asset_id: str) -> Action:
         title="asset.object",
         hidden={"asset_id": asset_id},
         fields=(
-            Field("grounds", "asset.grounds", "textarea", max_length=10_000),
-            Field(
-                "evidence_fingerprint",
-                "asset.evidence",
-                required=False,
-                pattern="[0-9a-f]{64}",
-            ),
+            Field("grounds", "asset.grounds", "textarea", max_length=10_000, min_length=20),
+            Field("evidence_fingerprint", "asset.evidence", pattern="[0-9a-f]{64}"),
         ),
         slug=asset_id[:8],
     )

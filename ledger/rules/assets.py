@@ -40,6 +40,7 @@ from ledger.statements import (
     AssetVersion,
     ConflictResolve,
     ObjectionResolve,
+    ObjectionsDismiss,
     ValuationQuote,
 )
 
@@ -99,6 +100,13 @@ def _claim(
     return [ConflictOpened(fingerprint=fingerprint, asset_ids=ids), *touched], True
 
 
+# An objection holds a registration on notice until a regulator rules, so it must say something
+# and point at evidence: grounds of at least this many non-blank characters, with at least
+# GROUNDS_MIN_DISTINCT different ones, and the SHA-256 digest of the evidence the objector holds.
+GROUNDS_MIN_CHARS = 20
+GROUNDS_MIN_DISTINCT = 8
+
+
 def object_to(view: LedgerView, st: AssetObject, signer: Signer, ctx: Context) -> list[Event]:
     if signer.is_operator:
         raise refuse("party-only", "only a party may object", 403)
@@ -109,6 +117,20 @@ def object_to(view: LedgerView, st: AssetObject, signer: Signer, ctx: Context) -
         raise refuse(
             "notice-closed",
             f"asset {st.asset_id} is not on public notice (notice ended {asset.notice_ends_at})",
+        )
+    substance = "".join(st.grounds.split())
+    if len(substance) < GROUNDS_MIN_CHARS or len(set(substance)) < GROUNDS_MIN_DISTINCT:
+        raise refuse(
+            "grounds-too-thin",
+            f"grounds must state the objection in at least {GROUNDS_MIN_CHARS} non-blank "
+            f"characters ({GROUNDS_MIN_DISTINCT} different ones); got {len(substance)}",
+            422,
+        )
+    if st.evidence_fingerprint is None:
+        raise refuse(
+            "evidence-required",
+            "an objection needs evidence_fingerprint: the SHA-256 of the evidence you hold",
+            422,
         )
     return [
         ObjectionFiled(
@@ -142,6 +164,30 @@ def resolve_objection(
             AssetRejected(asset_id=objection.asset_id, reason=f"objection upheld: {st.reason}")
         )
     return events
+
+
+def dismiss_objections(
+    view: LedgerView, st: ObjectionsDismiss, signer: Signer, ctx: Context
+) -> list[Event]:
+    """All or nothing: every objection named must exist and still be open."""
+    require_role(view, signer, "regulator", "dismiss objections")
+    if len(set(st.objection_ids)) != len(st.objection_ids):
+        raise refuse("duplicate-objection", "objection_ids lists an objection twice", 422)
+    events: list[Event] = []
+    assets: dict[str, None] = {}
+    for objection_id in st.objection_ids:
+        objection = view.objection(objection_id)
+        if objection is None:
+            raise refuse("unknown-objection", f"no objection {objection_id}", 404)
+        if objection.status != "open":
+            raise refuse(
+                "objection-closed", f"objection {objection_id} is already {objection.status}"
+            )
+        events.append(
+            ObjectionResolved(objection_id=objection_id, outcome="dismissed", reason=st.reason)
+        )
+        assets[objection.asset_id] = None
+    return [*events, *(AssetTouched(asset_id=a) for a in assets)]
 
 
 def resolve_conflict(
@@ -235,6 +281,7 @@ RULES: dict[str, Rule] = {
     "asset.version": new_version,
     "asset.object": object_to,
     "objection.resolve": resolve_objection,
+    "objections.dismiss": dismiss_objections,
     "conflict.resolve": resolve_conflict,
     "asset.certify": certify,
     "asset.freeze": freeze,

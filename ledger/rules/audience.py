@@ -32,6 +32,9 @@ def audience(view: LedgerView, statement: AnyStatement, signer_party: str) -> tu
         objection := view.objection(objection_id)
     ):
         parties |= {objection.objector_id, *_owner(view, objection.asset_id)} - {""}
+    for objection_id in getattr(statement, "objection_ids", ()):
+        if (objection := view.objection(objection_id)) is not None:
+            parties |= {objection.objector_id, *_owner(view, objection.asset_id)} - {""}
     if statement.kind == "conflict.resolve" and (fp := _field(statement, "fingerprint")):
         parties |= {claim.owner_id for claim in view.claims(fp)}
     if view.operator.party_id == signer_party:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, select
 
@@ -11,6 +12,7 @@ from ledger.storage.schema import (
     assets,
     conflicts,
     licences,
+    objections,
     parties,
     payments,
     refusals,
@@ -146,8 +148,23 @@ def quotes(conn: Connection) -> list[alerts.Quote]:
     return [alerts.Quote(*r) for r in rows]
 
 
-def compute(conn: Connection) -> list[alerts.Alert]:
-    """Every alert the detectors find, newest evidence last."""
+def standing_objections(conn: Connection) -> list[alerts.StandingObjection]:
+    rows = conn.execute(
+        select(
+            objections.c.objection_id,
+            objections.c.asset_id,
+            assets.c.notice_ends_at,
+            objections.c.filed_index,
+        )
+        .join(assets, assets.c.asset_id == objections.c.asset_id)
+        .where(objections.c.status == "open")
+        .order_by(objections.c.filed_index)
+    )
+    return [alerts.StandingObjection(r[0], r[1], r[2], int(r[3])) for r in rows]
+
+
+def compute(conn: Connection, now: datetime | None = None) -> list[alerts.Alert]:
+    """Every alert the detectors find as of `now` (default: the clock), newest evidence last."""
     found_trades = trades(conn)
     found_refusals = refused(conn)
     return [
@@ -159,5 +176,6 @@ def compute(conn: Connection) -> list[alerts.Alert]:
         *alerts.repeated_refused_usage(found_refusals, licence_index(conn)),
         *alerts.personal_data_licences(personal_licences(conn)),
         *alerts.conflicting_claims(open_conflicts(conn)),
+        *alerts.objections_overdue(standing_objections(conn), now or datetime.now(UTC)),
         *alerts.frozen_asset_activity(found_refusals),
     ]

@@ -869,6 +869,9 @@ _TEXT_COPIES: dict[tuple[str, str], tuple[_Copy, ...]] = {
         _Copy(objections, "reason", "objection_id", "objection_id"),
         _Copy(assets, "status_reason", "updated_index", "index"),  # if it was upheld
     ),
+    ("objections.dismiss", "reason"): (
+        _Copy(objections, "reason", "objection_id", "objection_ids"),
+    ),
     ("conflict.resolve", "reason"): (
         _Copy(conflicts, "reason", "fingerprint", "fingerprint"),
         _Copy(assets, "status_reason", "updated_index", "index"),  # the claims it rejected
@@ -910,7 +913,8 @@ def erase_text(
     for copy in _TEXT_COPIES[(kind, field)]:
         table = copy.table
         key = {"id": statement_id, "index": index}.get(copy.by, public.get(copy.by))
-        where = [table.c[copy.key] == key]
+        column = table.c[copy.key]
+        where = [column.in_(key) if isinstance(key, list) else column == key]
         if copy.latest:
             where.append(table.c.updated_index == index)
         conn.execute(update(table).where(*where).values({copy.column: ERASED}))
