@@ -465,7 +465,8 @@ ASSET_FIELDS = (
     "asset_id title description owner_id status status_reason conflict frozen "
     "category classification personal_info fingerprint size_bytes record_count "
     "version registered_index registered_at notice_ends_at certified_index "
-    "open_objections derived_from derived_into declared_cost_minor "
+    "open_objections derived_from unconfirmed_derived_from derived_into "
+    "unconfirmed_derived_into declared_cost_minor "
     "declared_cost_currency quality quality_score schema"
 )
 CERTIFICATE_FIELDS = (
@@ -658,6 +659,28 @@ def asset_object(obj: Context, asset_id: str, grounds: str, evidence: Path) -> N
         with obj.client() as client:
             done = submit(client, obj.signing_key(), "asset.object", **fields)
         submitted(obj, "objection_id", done, done.id)
+
+    _run_api(action)
+
+
+@asset.command("confirm-lineage")
+@click.argument("asset_id")
+@click.argument("parent_id")
+@common_options
+@click.pass_obj
+def asset_confirm_lineage(obj: Context, asset_id: str, parent_id: str) -> None:
+    """Accept that ASSET_ID is derived from PARENT_ID (--key is the parent's owner, the holder
+    of its holding right): until then the link shows as unconfirmed."""
+
+    def action() -> None:
+        with obj.client() as client:
+            done = submit(
+                client, obj.signing_key(), "lineage.confirm", asset_id=asset_id, parent_id=parent_id
+            )
+        obj.emit(
+            {"asset_id": asset_id, "parent_id": parent_id, "receipt": done.receipt},
+            f"confirmed that {asset_id} is derived from {parent_id} at index {done.receipt.index}",
+        )
 
     _run_api(action)
 

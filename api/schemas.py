@@ -87,8 +87,13 @@ class CatalogPage(msgspec.Struct, frozen=True):
 
 
 class AssetDetail(AssetSummary, frozen=True):
+    # Lineage: `derived_from` / `derived_into` list confirmed links only (to one's own asset, or
+    # accepted by the parent's owner with lineage.confirm); the `unconfirmed_` lists hold links
+    # declared by a registrant that the parent's owner has not accepted.
     derived_from: list[str] = []
     derived_into: list[str] = []
+    unconfirmed_derived_from: list[str] = []
+    unconfirmed_derived_into: list[str] = []
     open_objections: int = 0
     open_disputes: int = 0
     # Private: only the owner, regulators and the operator see these.

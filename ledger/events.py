@@ -64,6 +64,16 @@ class AssetRegistered(_Event, frozen=True):
     statement: AssetRegister
     notice_ends_at: str
     conflict: bool
+    # the parents in `derived_from` the registrant owns (holds the holding right of): those
+    # links are confirmed at once; the others wait for `LineageConfirmed`
+    confirmed_parents: tuple[str, ...] = ()
+
+
+class LineageConfirmed(_Event, frozen=True):
+    """The parent's owner accepted the declared link `asset_id` derived_from `parent_id`."""
+
+    asset_id: str
+    parent_id: str
 
 
 class AssetVersioned(_Event, frozen=True):
@@ -264,6 +274,7 @@ Event: TypeAlias = (
     | RoleRevoked
     | AssetRegistered
     | AssetVersioned
+    | LineageConfirmed
     | ConflictOpened
     | ConflictResolved
     | AssetCertified

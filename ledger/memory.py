@@ -23,6 +23,7 @@ from ledger.state import (
     DisputeRecord,
     KeyRecord,
     LicenceRecord,
+    LineageRecord,
     ObjectionRecord,
     OfferRecord,
     PaymentRecord,
@@ -107,6 +108,7 @@ _TABLES = (
     "objections",
     "open_objections",
     "rights",
+    "lineage",
     "transfers",
     "offers",
     "licences",
@@ -136,6 +138,8 @@ class MemoryState:
         self._objections: _CowMap[str, ObjectionRecord] = _CowMap()
         self._open_objections: _CowMap[str, int] = _CowMap()
         self._rights: _CowMap[tuple[str, str], str] = _CowMap()
+        # (asset, parent) -> the declared lineage link, confirmed or not
+        self._lineage: _CowMap[tuple[str, str], LineageRecord] = _CowMap()
         self._transfers: _CowMap[str, TransferRecord] = _CowMap()
         self._offers: _CowMap[str, OfferRecord] = _CowMap()
         self._licences: _CowMap[str, LicenceRecord] = _CowMap()
@@ -203,6 +207,9 @@ class MemoryState:
 
     def holder(self, asset_id: str, right: str) -> str | None:
         return self._rights.get((asset_id, right))
+
+    def lineage(self, asset_id: str, parent_id: str) -> LineageRecord | None:
+        return self._lineage.get((asset_id, parent_id))
 
     def transfer(self, transfer_id: str) -> TransferRecord | None:
         return self._transfers.get(transfer_id)
@@ -353,6 +360,16 @@ def _asset_registered(s: MemoryState, e: ev.AssetRegistered, index: int, at: str
         )
     )
     s._asset_seq.set(e.asset_id, s._next_seq())
+    confirmed = set(e.confirmed_parents)
+    for parent in st.derived_from:
+        link = LineageRecord(e.asset_id, parent, index if parent in confirmed else None)
+        s._insert(s._lineage, (e.asset_id, parent), link)
+
+
+def _lineage_confirmed(s: MemoryState, e: ev.LineageConfirmed, index: int, at: str) -> None:
+    link = s._lineage.get((e.asset_id, e.parent_id))
+    if link is not None:
+        s._lineage.set((e.asset_id, e.parent_id), dataclasses.replace(link, confirmed_index=index))
 
 
 def _asset_versioned(s: MemoryState, e: ev.AssetVersioned, index: int, at: str) -> None:
@@ -537,6 +554,7 @@ _APPLY: dict[type[Any], Callable[[MemoryState, Any, int, str], None]] = {
     ev.RoleRevoked: _role_revoked,
     ev.AssetRegistered: _asset_registered,
     ev.AssetVersioned: _asset_versioned,
+    ev.LineageConfirmed: _lineage_confirmed,
     ev.ConflictOpened: _conflict_opened,
     ev.ConflictResolved: _conflict_resolved,
     ev.AssetCertified: _asset_certified,

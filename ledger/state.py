@@ -41,6 +41,16 @@ class AssetRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class LineageRecord:
+    """`asset_id` declared `derived_from` `parent_id`; confirmed (by the parent's owner, or at
+    once when the registrant owned the parent) at entry `confirmed_index`, else None."""
+
+    asset_id: str
+    parent_id: str
+    confirmed_index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class OfferRecord:
     offer_id: str
     asset_id: str
@@ -140,6 +150,10 @@ class LedgerView(KeyView, Protocol):
     def open_objections(self, asset_id: str) -> int: ...
 
     def holder(self, asset_id: str, right: str) -> str | None: ...
+
+    def lineage(self, asset_id: str, parent_id: str) -> LineageRecord | None:
+        """The link `asset_id` derived_from `parent_id`, if it was declared."""
+        ...
 
     def transfer(self, transfer_id: str) -> TransferRecord | None: ...
 

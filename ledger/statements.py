@@ -228,6 +228,14 @@ class AssetUnfreeze(Statement, frozen=True, tag="asset.unfreeze"):
     reason: Grounds
 
 
+class LineageConfirm(Statement, frozen=True, tag="lineage.confirm"):
+    """The owner of a parent asset (holder of its holding right) accepts that `asset_id` was
+    declared `derived_from` it: until then a link to another owner's asset is unconfirmed."""
+
+    asset_id: Id  # the derived asset
+    parent_id: Id  # the asset it names in `derived_from`
+
+
 # --- rights -----------------------------------------------------------------------------------
 
 
@@ -440,6 +448,7 @@ AnyStatement: TypeAlias = (
     | AssetCertify
     | AssetFreeze
     | AssetUnfreeze
+    | LineageConfirm
     | RightsOffer
     | RightsAccept
     | OfferPublish
@@ -476,6 +485,7 @@ STATEMENT_KINDS: tuple[type[Statement], ...] = (
     AssetCertify,
     AssetFreeze,
     AssetUnfreeze,
+    LineageConfirm,
     RightsOffer,
     RightsAccept,
     OfferPublish,

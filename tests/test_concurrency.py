@@ -133,6 +133,8 @@ def story(
         m.owner, "rights.offer", asset_id=first.id, right="processing", to_party=pid(m.other)
     )
     m.sign(m.other, "rights.accept", transfer_id=transfer.id)
+    derived = world.client().register_asset(m.other, **asset_fields(derived_from=[m.asset]))
+    m.sign(m.owner, "lineage.confirm", asset_id=derived.id, parent_id=m.asset)
 
     withdrawn = m.publish()
     m.sign(m.owner, "offer.withdraw", offer_id=withdrawn, reason="repricing")

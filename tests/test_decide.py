@@ -45,6 +45,7 @@ from ledger.statements import (
     LicenceRequest,
     LicenceRevoke,
     LicenceTerminate,
+    LineageConfirm,
     Money,
     ObjectionResolve,
     ObjectionsDismiss,
@@ -345,6 +346,23 @@ def version_with_the_same_fingerprint(m: Market) -> tuple[Signer, Any]:
 @case("already-registered", "assets._claim")
 def register_a_fingerprint_twice(m: Market) -> tuple[Signer, Any]:
     return m.owner, asset_statement(m, fingerprint=fingerprint("asset"))
+
+
+@case("unknown-lineage", "assets.confirm_lineage")
+def confirm_lineage_never_declared(m: Market) -> tuple[Signer, Any]:
+    return m.owner, m.make(LineageConfirm, asset_id=m.fresh, parent_id=m.asset)
+
+
+@case("not-owner", "assets.confirm_lineage")
+def confirm_lineage_from_another_owners_asset(m: Market) -> tuple[Signer, Any]:
+    child = m.ledger.asset(m.other, "child", derived_from=[m.asset])
+    return m.other, m.make(LineageConfirm, asset_id=child, parent_id=m.asset)
+
+
+@case("already-confirmed", "assets.confirm_lineage")
+def confirm_lineage_from_ones_own_asset(m: Market) -> tuple[Signer, Any]:
+    child = m.ledger.asset(m.owner, "child", derived_from=[m.asset])  # confirmed at once
+    return m.owner, m.make(LineageConfirm, asset_id=child, parent_id=m.asset)
 
 
 @case("party-only", "assets.object_to")
@@ -1075,6 +1093,34 @@ def test_transfer_offered_then_accepted(ledger: Ledger) -> None:
     # The operation right decides who sells: the old publisher's offer now sells for the buyer.
     lid = m.ledger.request(m.other, m.offer)
     assert m.licence_record(lid).seller_id == m.buyer.id
+
+
+def test_lineage_confirmed_by_the_parents_owner(ledger: Ledger) -> None:
+    m = market(ledger)
+    state = m.ledger.state
+    own = m.ledger.asset(m.owner, "own child", derived_from=[m.asset])
+    index = m.ledger.index - 1
+    link = state.lineage(own, m.asset)
+    assert link is not None and link.confirmed_index == index  # one's own asset: at once
+    claim = m.ledger.asset(m.other, "their child", derived_from=[m.asset, m.fresh, own])
+    for parent in (m.asset, m.fresh, own):
+        link = state.lineage(claim, parent)
+        assert link is not None and link.confirmed_index is None  # another owner's: waits
+    assert state.lineage(m.asset, claim) is None  # the link has a direction
+    m.send(m.owner, LineageConfirm, asset_id=claim, parent_id=m.asset)
+    assert state.lineage(claim, m.asset).confirmed_index == m.ledger.index - 1  # type: ignore[union-attr]
+    assert state.lineage(claim, m.fresh).confirmed_index is None  # type: ignore[union-attr]
+    # The owner is whoever holds the holding right now.
+    tid = m.send(m.owner, RightsOffer, asset_id=m.fresh, right="holding", to_party=m.buyer.id)
+    m.send(m.buyer, RightsAccept, transfer_id=tid)
+    with pytest.raises(StatementRejected) as refused:
+        m.ledger.submit(m.owner, m.make(LineageConfirm, asset_id=claim, parent_id=m.fresh))
+    assert refused.value.code == "not-owner"
+    m.send(m.buyer, LineageConfirm, asset_id=claim, parent_id=m.fresh)
+    assert state.lineage(claim, m.fresh).confirmed_index is not None  # type: ignore[union-attr]
+    # A registrant that holds the parent's holding right by transfer owns it too.
+    again = m.ledger.asset(m.buyer, "buyer's child", derived_from=[m.fresh])
+    assert state.lineage(again, m.fresh).confirmed_index is not None  # type: ignore[union-attr]
 
 
 def test_offer_open_then_withdrawn(ledger: Ledger) -> None:

@@ -49,6 +49,7 @@ from ledger.statements import (
     LicenceRequest,
     LicenceRevoke,
     LicenceTerminate,
+    LineageConfirm,
     Money,
     ObjectionResolve,
     OfferPublish,
@@ -94,6 +95,7 @@ from tests.test_decide import (  # noqa: F401
     test_licence_requested_then_active,
     test_licence_revoked,
     test_licence_terminated_by_the_buyer,
+    test_lineage_confirmed_by_the_parents_owner,
     test_objection_upheld_rejects_the_asset,
     test_offer_open_then_withdrawn,
     test_parties_keys_and_roles,
@@ -135,6 +137,7 @@ _ID_FIELDS = {
     "asset_ids": "assets",
     "rejected_asset_ids": "assets",
     "derived_from": "assets",
+    "parent_id": "assets",
     "fingerprint": "fingerprints",
     "objection_id": "objections",
     "transfer_id": "transfers",
@@ -233,6 +236,8 @@ def same_answers(
             same(f"holder({a}, {right})", mem.holder(a, right), sql.holder(a, right))
         for p in ids.parties:
             same(f"is_gateway({a}, {p})", mem.is_gateway(a, p), sql.is_gateway(a, p))
+        for parent in ids.assets:
+            same(f"lineage({a}, {parent})", mem.lineage(a, parent), sql.lineage(a, parent))
         windows = {("0000", "9999", "")}
         if every_term:
             windows.add((now, later, ""))
@@ -444,6 +449,14 @@ def register(w: Walk) -> Step:
         derived_from=parents,
     )
     return w.signer(owner), st_, "assets"
+
+
+def confirm_lineage(w: Walk) -> Step:
+    asset = w.pick(w.assets)
+    parents = [p for p in w.assets if w.led.state.lineage(asset, p) is not None]
+    parent = w.pick(parents) if parents and w.choose(range(5)) else w.pick(w.assets)
+    st_ = _statement(w, LineageConfirm, asset_id=asset, parent_id=parent)
+    return w.signer(w.holder(parent, "holding")), st_, None
 
 
 def version(w: Walk) -> Step:
@@ -705,6 +718,7 @@ def wait(w: Walk) -> Step:
 ACTIONS = [
     register,
     register,
+    confirm_lineage,
     version,
     object_to,
     resolve_objection,

@@ -71,6 +71,16 @@ def object_to_asset(asset_id: str) -> Action:
     )
 
 
+def confirm_lineage(asset_id: str, parent_id: str) -> Action:
+    """The parent's owner accepts that `asset_id` was derived from `parent_id`."""
+    return Action(
+        kind="lineage.confirm",
+        title="asset.confirm_lineage",
+        hidden={"asset_id": asset_id, "parent_id": parent_id},
+        slug=asset_id[:8],
+    )
+
+
 def resolve_objection(objection_id: str) -> Action:
     return Action(
         kind="objection.resolve",

@@ -152,6 +152,11 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "asset.lineage": ("Lineage and versions", "血缘与版本"),
     "asset.derived_from": ("Derived from", "来源资产"),
     "asset.derived_into": ("Used to derive", "派生资产"),
+    "asset.lineage_unconfirmed": (
+        "unconfirmed (not accepted by the parent's owner)",
+        "未经来源资产所有者确认",
+    ),
+    "asset.confirm_lineage": ("Confirm this lineage", "确认此血缘关系"),
     "asset.versions": ("Versions", "版本"),
     "asset.note": ("Note", "说明"),
     "asset.rights": ("Rights holders", "权利人"),

@@ -137,7 +137,13 @@ def asset_page(
             *(o["publisher_id"] for o in offers),
         ]
         names, owners = _names_and_owners(conn, mentioned, list(infos.values()))
-        titles = reads.asset_titles(conn, [*found["derived_from"], *found["derived_into"]])
+        lineage_ids = [
+            *found["derived_from"],
+            *found["unconfirmed_derived_from"],
+            *found["derived_into"],
+            *found["unconfirmed_derived_into"],
+        ]
+        titles = reads.asset_titles(conn, lineage_ids)
     on_notice = found["status"] == "on_notice" and datetime.now(UTC) < parse_rfc3339_utc(
         found["notice_ends_at"]
     )
@@ -157,6 +163,12 @@ def asset_page(
         for o in objections
         if principal and principal.is_regulator and o["status"] == "open"
     }
+    holding_holder = next((h["holder_id"] for h in holders if h["right"] == "holding"), None)
+    confirm_actions = {
+        child: actions.confirm_lineage(child, asset_id)
+        for child in found["unconfirmed_derived_into"]
+        if actor and actor.party_id == holding_holder
+    }
     object_action = (
         actions.object_to_asset(asset_id)
         if actor and on_notice and actor.party_id != found["owner_id"]
@@ -174,6 +186,7 @@ def asset_page(
         "on_notice": on_notice,
         "object_action": object_action,
         "resolve_actions": resolve_actions,
+        "confirm_actions": confirm_actions,
         "request_actions": request_actions,
         "quote": quote,
         "quote_as_of": quote_as_of,

@@ -15,6 +15,7 @@ from ledger.events import (
     ConflictOpened,
     ConflictResolved,
     Event,
+    LineageConfirmed,
     ObjectionFiled,
     ObjectionResolved,
     QuoteRecorded,
@@ -39,6 +40,7 @@ from ledger.statements import (
     AssetUnfreeze,
     AssetVersion,
     ConflictResolve,
+    LineageConfirm,
     ObjectionResolve,
     ObjectionsDismiss,
     ValuationQuote,
@@ -56,6 +58,8 @@ def register(view: LedgerView, st: AssetRegister, signer: Signer, ctx: Context) 
     asset_id = ctx.statement_id
     conflict_events, conflict = _claim(view, st.fingerprint, asset_id, signer.party_id)
     notice_ends = parse_rfc3339_utc(ctx.integrated_at) + ctx.notice_period
+    # Lineage to one's own asset holds at once; to another owner's, once that owner confirms it.
+    own = tuple(p for p in st.derived_from if view.holder(p, "holding") == signer.party_id)
     return [
         AssetRegistered(
             asset_id=asset_id,
@@ -63,10 +67,42 @@ def register(view: LedgerView, st: AssetRegister, signer: Signer, ctx: Context) 
             statement=st,
             notice_ends_at=format_rfc3339_utc(notice_ends),
             conflict=conflict,
+            confirmed_parents=own,
         ),
         *(RightHeld(asset_id=asset_id, right=r, holder_id=signer.party_id) for r in RIGHTS),
         *conflict_events,
         AssetTouched(asset_id=asset_id),
+    ]
+
+
+def confirm_lineage(
+    view: LedgerView, st: LineageConfirm, signer: Signer, ctx: Context
+) -> list[Event]:
+    """The parent's owner (holder of its holding right) accepts a declared lineage link."""
+    link = view.lineage(st.asset_id, st.parent_id)
+    if link is None:
+        raise refuse(
+            "unknown-lineage",
+            f"asset {st.asset_id} does not declare derived_from {st.parent_id}",
+            404,
+        )
+    if signer.is_operator or view.holder(st.parent_id, "holding") != signer.party_id:
+        raise refuse(
+            "not-owner",
+            f"only the owner of {st.parent_id} (holder of its holding right) may confirm "
+            "lineage from it",
+            403,
+        )
+    if link.confirmed_index is not None:
+        raise refuse(
+            "already-confirmed",
+            f"the lineage of {st.asset_id} from {st.parent_id} was confirmed at entry "
+            f"{link.confirmed_index}",
+        )
+    return [
+        LineageConfirmed(asset_id=st.asset_id, parent_id=st.parent_id),
+        AssetTouched(asset_id=st.asset_id),
+        AssetTouched(asset_id=st.parent_id),
     ]
 
 
@@ -286,5 +322,6 @@ RULES: dict[str, Rule] = {
     "asset.certify": certify,
     "asset.freeze": freeze,
     "asset.unfreeze": unfreeze,
+    "lineage.confirm": confirm_lineage,
     "valuation.quote": record_quote,
 }

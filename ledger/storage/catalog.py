@@ -155,18 +155,20 @@ def asset(conn: Connection, asset_id: str, *, private: bool) -> dict[str, Any] |
         if key in found:
             value = found.pop(key)
             found[key.removesuffix("_json")] = json.loads(value) if value else None
-    found["derived_from"] = [
-        r[0]
-        for r in conn.execute(
-            select(asset_lineage.c.parent_id).where(asset_lineage.c.asset_id == asset_id)
-        )
-    ]
-    found["derived_into"] = [
-        r[0]
-        for r in conn.execute(
-            select(asset_lineage.c.asset_id).where(asset_lineage.c.parent_id == asset_id)
-        )
-    ]
+    # Lineage to another owner's asset counts only once that owner confirmed it: the plain
+    # lists hold confirmed links, the `unconfirmed_` ones the claims still waiting.
+    lineage = asset_lineage.c
+    for mine, theirs, name in (
+        (lineage.asset_id, lineage.parent_id, "derived_from"),
+        (lineage.parent_id, lineage.asset_id, "derived_into"),
+    ):
+        confirmed: list[str] = []
+        unconfirmed: list[str] = []
+        rows = conn.execute(select(theirs, lineage.confirmed_index).where(mine == asset_id))
+        for other, confirmed_index in rows:
+            (unconfirmed if confirmed_index is None else confirmed).append(other)
+        found[name] = confirmed
+        found[f"unconfirmed_{name}"] = unconfirmed
     found["open_disputes"] = int(
         conn.execute(
             select(func.count())

@@ -34,6 +34,7 @@ from ledger.state import (
     DisputeRecord,
     KeyRecord,
     LicenceRecord,
+    LineageRecord,
     ObjectionRecord,
     OfferRecord,
     PaymentRecord,
@@ -134,6 +135,14 @@ class SqlView:
     def holder(self, asset_id: str, right: str) -> str | None:
         row = self._conn.execute(_HOLDER, {"asset_id": asset_id, "right": right}).first()
         return None if row is None else str(row[0])
+
+    def lineage(self, asset_id: str, parent_id: str) -> LineageRecord | None:
+        row = self._conn.execute(
+            select(asset_lineage.c.confirmed_index).where(
+                asset_lineage.c.asset_id == asset_id, asset_lineage.c.parent_id == parent_id
+            )
+        ).first()
+        return None if row is None else LineageRecord(asset_id, parent_id, row[0])
 
     def transfer(self, transfer_id: str) -> TransferRecord | None:
         row = self._conn.execute(
@@ -411,15 +420,31 @@ def _asset_registered(conn: Writer, e: ev.AssetRegistered, m: EntryMeta) -> None
         ),
     )
     if st.derived_from:
+        confirmed = set(e.confirmed_parents)
         conn.execute(
             _insert(asset_lineage),
-            [{"asset_id": e.asset_id, "parent_id": p} for p in st.derived_from],
+            [
+                {
+                    "asset_id": e.asset_id,
+                    "parent_id": p,
+                    "confirmed_index": m.index if p in confirmed else None,
+                }
+                for p in st.derived_from
+            ],
         )
     if conn.dialect.name == "sqlite":
         conn.execute(
             _insert(assets_search),
             dict(rowid=m.index, asset_id=e.asset_id, title=st.title, description=st.description),
         )
+
+
+def _lineage_confirmed(conn: Writer, e: ev.LineageConfirmed, m: EntryMeta) -> None:
+    conn.execute(
+        update(asset_lineage)
+        .where(asset_lineage.c.asset_id == e.asset_id, asset_lineage.c.parent_id == e.parent_id)
+        .values(confirmed_index=m.index)
+    )
 
 
 def _asset_versioned(conn: Writer, e: ev.AssetVersioned, m: EntryMeta) -> None:
@@ -818,6 +843,7 @@ _APPLY: dict[type[Any], Callable[[Writer, Any, EntryMeta], None]] = {
     ev.RoleRevoked: _role_revoked,
     ev.AssetRegistered: _asset_registered,
     ev.AssetVersioned: _asset_versioned,
+    ev.LineageConfirmed: _lineage_confirmed,
     ev.ConflictOpened: _conflict_opened,
     ev.ConflictResolved: _conflict_resolved,
     ev.AssetCertified: _asset_certified,

@@ -187,6 +187,9 @@ asset_lineage = Table(
     metadata,
     Column("asset_id", Text, primary_key=True),
     Column("parent_id", Text, primary_key=True),
+    # the entry that confirmed the link (the registration itself, for a parent the registrant
+    # owned; else the parent owner's lineage.confirm); null while unconfirmed
+    Column("confirmed_index", BigInteger),
 )
 
 conflicts = Table(

@@ -1483,6 +1483,7 @@ const FIELD_TYPES = {
   "asset.freeze": {},
   "asset.unfreeze": {},
   "rights.accept": {},
+  "lineage.confirm": {},
 };
 
 const TYPE_ALIASES = { integer: "int", number: "int", string: "str", boolean: "bool" };
