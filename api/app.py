@@ -13,7 +13,6 @@ from litestar import Litestar, MediaType, Request, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from sqlalchemy import Engine
 
 import ledger
@@ -27,7 +26,7 @@ from api.deps import Ledger, reader_from_request
 from api.edge import control_bytes_middleware
 from api.keyfiles import load_or_create_key
 from api.observability import Metrics, configure_json_logging, request_middleware
-from api.openapi import ProblemDocumentingJsonPlugin, allow_header_middleware
+from api.openapi import DocsRenderPlugin, ProblemDocumentingJsonPlugin, allow_header_middleware
 from api.problems import EXCEPTION_HANDLERS
 from api.sequencing.client import SequencerClient
 from api.service import Appender, LedgerService
@@ -223,7 +222,8 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
             title="dataledger",
             version=ledger.__version__,
             path="/schema",
-            render_plugins=[ProblemDocumentingJsonPlugin(), SwaggerRenderPlugin()],
+            use_handler_docstrings=True,  # the operations' descriptions, here and at /schema/docs
+            render_plugins=[ProblemDocumentingJsonPlugin(), DocsRenderPlugin()],
         ),
     )
 

@@ -22,6 +22,7 @@ from ledger import keys
 from ledger.encoding import b64encode
 from ledger.entries import Entry
 from ledger.errors import LedgerError, VerificationError
+from ledger.names import party_label
 from ledger.receipts import Receipt
 from ledger.statements import SchemaField
 
@@ -131,6 +132,16 @@ def describe(data: dict[str, Any], fields: str) -> str:
     )
 
 
+def label_of(found: dict[str, Any]) -> str:
+    """A party as GET /v1/parties/{id} describes it, the way the CLI shows every party."""
+    return party_label(
+        found.get("name"),
+        found.get("roles", []),
+        str(found["party_id"]),
+        name_shared=bool(found.get("name_shared")),
+    )
+
+
 def statement_of(entry: Entry) -> dict[str, Any]:
     payload: dict[str, Any] = json.loads(base64.b64decode(entry.envelope.payload))
     return payload
@@ -157,7 +168,9 @@ def party_show(obj: Context, party_id: str) -> None:
             if obj.key_path:
                 obj.login(client)
             found = client.party(party_id)
-        lines = [describe(found, "party_id name registered_index registered_at")]
+        # Never the name alone (issue 16): another party may bear it.
+        shown = {**found, "party": label_of(found)}
+        lines = [describe(shown, "party party_id registered_index registered_at")]
         lines.append(f"roles: {', '.join(found['roles']) or '-'}")
         for k in found["keys"]:
             state = f"revoked at {k['revoked_index']}" if k["revoked_index"] is not None else "live"
@@ -470,7 +483,7 @@ ASSET_FIELDS = (
     "declared_cost_currency quality quality_score schema"
 )
 CERTIFICATE_FIELDS = (
-    "asset_id title owner_name owner_id fingerprint version registered_index certified_index"
+    "asset_id title owner owner_id fingerprint version registered_index certified_index"
 )
 OBJECTION_FIELDS = (
     "objection_id asset_id objector_id grounds evidence_fingerprint status reason filed_index "
@@ -624,8 +637,14 @@ def asset_certificate(obj: Context, asset_id: str, as_html: bool, vkey: str | No
             click.echo(f"certificate receipt verified against {note}", err=True)
             return
         holders = [f"{RIGHT_NAMES[h['right']]} right: {h['holder_id']}" for h in cert["holders"]]
+        owner = party_label(
+            cert["owner_name"],
+            cert.get("owner_roles", []),
+            cert["owner_id"],
+            name_shared=bool(cert.get("owner_name_shared")),
+        )
         human = [
-            describe(cert, CERTIFICATE_FIELDS),
+            describe({**cert, "owner": owner}, CERTIFICATE_FIELDS),
             *holders,
             f"certificate receipt (entry {entry.index}) verified offline against {note}",
         ]

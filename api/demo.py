@@ -1194,7 +1194,7 @@ def where_next(story: Story, made: Made, data_dir: Path) -> list[str]:
         f"    {dl} verify --vkey {vkey}",
         "  in a browser: "
         + (f"{url}/ (the catalog, the log, the regulator's desk) and " if story.has_web else "")
-        + f"{url}/schema/swagger (the API)",
+        + f"{url}/schema/docs (the API)",
         "  read: docs/concepts.md (the ideas), docs/cli.md (every command), docs/protocol.md "
         "(the wire formats)",
     ]

@@ -8,11 +8,12 @@ Schemathesis holds the service to this document in CI (tests/test_schemathesis.p
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
 from litestar import Request
-from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin
 from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -88,6 +89,70 @@ class ProblemDocumentingJsonPlugin(JsonRenderPlugin):
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
         document_problems(openapi_schema)
         return super().render(request, openapi_schema)
+
+
+# The API docs page: self-contained, nothing from another origin (issue 16). Swagger UI came from a
+# CDN without Subresource Integrity, and its exact files are not at hand to hash, so instead of
+# guessing hashes the service renders the operations itself and links the OpenAPI document, which
+# any OpenAPI viewer a reader trusts can open. Its one resource is the explorer's stylesheet.
+DOCS_PATHS = ("/docs", "/swagger")  # /schema/swagger: where Swagger UI was, so old links work
+DOCS_CSP = (
+    "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+
+
+def _paragraphs(text: str) -> str:
+    e = html.escape
+    return "".join(f"<p>{e(p.strip())}</p>" for p in re.split(r"\n\s*\n", text) if p.strip())
+
+
+def docs_html(schema: dict[str, Any], json_url: str) -> str:
+    """Every operation of `schema`, grouped by tag: method, path, operation id and description."""
+    e = html.escape
+    info = schema.get("info", {})
+    title = f"{info.get('title', 'API')} {info.get('version', '')}".strip()
+    by_tag: dict[str, list[str]] = {}
+    for path, item in sorted(schema.get("paths", {}).items()):
+        for method in _METHODS:
+            op = item.get(method)
+            if op is None:
+                continue
+            tag = (op.get("tags") or ["other"])[0]
+            text = op.get("description") or op.get("summary") or ""
+            by_tag.setdefault(tag, []).append(
+                f"<li><h3><code>{method.upper()} {e(path)}</code></h3>"
+                f"<p class='dl-small'><code>{e(op.get('operationId', ''))}</code></p>"
+                f"{_paragraphs(text)}</li>"
+            )
+    sections = "".join(
+        f"<section><h2>{e(tag)}</h2><ul class='dl-list'>{''.join(ops)}</ul></section>"
+        for tag, ops in sorted(by_tag.items())
+    )
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{e(title)} — API</title>"
+        "<link rel='stylesheet' href='/static/explorer.css'></head>"
+        f"<body><main id='main'><h1>{e(title)}</h1>"
+        f"<p>The OpenAPI document: <a href='{e(json_url)}'>{e(json_url)}</a> (open it in any "
+        "OpenAPI viewer). Every error is an RFC 9457 problem document "
+        "(<code>application/problem+json</code>).</p>"
+        f"{sections}</main></body></html>"
+    )
+
+
+class DocsRenderPlugin(OpenAPIRenderPlugin):
+    """Serves /schema/docs (and /schema/swagger): the API's operations as one page with no
+    scripts and nothing from elsewhere; `DOCS_CSP` is its policy (api/web/headers.py)."""
+
+    def __init__(self) -> None:
+        super().__init__(path=list(DOCS_PATHS), favicon="", style="")
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        config = request.app.openapi_config
+        root = config.path if config is not None else "/schema"
+        return docs_html(openapi_schema, f"{root}/openapi.json").encode()
 
 
 def _template(path: str) -> str:

@@ -54,6 +54,9 @@ class Party(msgspec.Struct, frozen=True):
     contact_commitment: str | None
     keys: list[KeyInfo]
     roles: list[str]
+    # Another party bears the same name (NFKC, case and white space aside): tell them apart by
+    # roles and party_id, never by name.
+    name_shared: bool
     contact: Contact | None = None  # only for the party itself, regulators and the operator
     quotas: Quotas | None = None  # only for the party itself, and while limits are on
 
@@ -188,6 +191,10 @@ class Certificate(msgspec.Struct, frozen=True):
     holders: list[Holder]
     receipt: Receipt
     log_key: str
+    # The registrant's roles, and whether another party bears its name: a certificate shows
+    # owner_id beside owner_name, and says so when the name alone would mislead.
+    owner_roles: list[str] = []
+    owner_name_shared: bool = False
 
 
 T = TypeVar("T")

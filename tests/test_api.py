@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -108,6 +109,42 @@ def test_log_endpoints(client: TestClient[Any]) -> None:
     )
     assert client.get("/healthz").json() == {"status": "ok"}
     assert "/v1/parties" in client.get("/schema/openapi.json").json()["paths"]
+
+
+def test_the_api_docs_page_loads_nothing_from_elsewhere(client: TestClient[Any]) -> None:
+    """Issue 16: Swagger UI loaded scripts from a CDN without Subresource Integrity. The docs
+    page is now the service's own: no script at all (so none without an integrity hash), no
+    inline style, every resource same-origin, and a policy that allows exactly its stylesheet."""
+    document = client.get("/schema/openapi.json").json()
+    for path in ("/schema/docs", "/schema/swagger"):
+        response = client.get(path)
+        assert response.status_code == 200 and response.headers["content-type"].startswith(
+            "text/html"
+        )
+        page = response.text
+        for tag in re.findall(r"<script\b[^>]*>", page, re.I):  # none; were one added...
+            assert "integrity=" in tag and "crossorigin=" in tag, tag
+        assert "<script" not in page.lower() and "<style" not in page.lower()
+        assert " style=" not in page and "<img" not in page and "<iframe" not in page
+        resources = re.findall(r"<(link|script|img)\b[^>]*?(?:href|src)='([^']*)'", page)
+        assert resources == [("link", "/static/explorer.css")]
+        links = re.findall(r"href='([^']*)'", page)
+        assert all(link.startswith("/") and not link.startswith("//") for link in links), links
+        assert "/schema/openapi.json" in links
+        for path_item in document["paths"].values():
+            for operation in path_item.values():
+                assert f"<code>{operation['operationId']}</code>" in page
+        assert response.headers["content-security-policy"] == (
+            "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'none'; "
+            "frame-ancestors 'none'"
+        )
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "same-origin"
+    css = client.get("/static/explorer.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    # Descriptions are the handlers' docstrings, in the document and on the page alike.
+    getparty = document["paths"]["/v1/parties/{party_id}"]["get"]
+    assert "public record" in getparty["description"]
 
 
 def test_identical_resubmission_returns_the_original_receipt(client: TestClient[Any]) -> None:

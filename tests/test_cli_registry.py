@@ -211,6 +211,45 @@ def test_keys_contacts_versions_and_conflicts(server: Server, tmp_path: Path) ->
     assert as_json("party", "show", regulator_id)["roles"] == []
 
 
+def test_parties_sharing_a_name_are_shown_with_roles_and_ids(
+    server: Server, tmp_path: Path
+) -> None:
+    """Issue 16, impersonation: `party show` and `asset certificate` show a party's roles, the
+    start of its id and a warning when another party bears its name, never the name alone."""
+    bureau, bureau_id = new_key(tmp_path, "bureau")
+    impostor, impostor_id = new_key(tmp_path, "impostor")
+    honest, honest_id = new_key(tmp_path, "honest")
+    register_party(bureau, "Municipal Data Bureau")
+    register_party(impostor, "Municipal Data Bureau")
+    register_party(honest, "Honest Trader")
+    cli("operator", "grant-role", "--party", bureau_id, "--role", "regulator", cwd=tmp_path)
+
+    shared = "(name shared with another party)"
+    real = cli("party", "show", bureau_id).stdout
+    assert f" Municipal Data Bureau · regulator · {bureau_id[:8]} {shared}" in real
+    fake = cli("party", "show", impostor_id).stdout
+    assert f" Municipal Data Bureau · {impostor_id[:8]} {shared}" in fake
+    assert "regulator" not in fake.replace("roles: -", "")
+    assert all(shared in line for line in fake.splitlines() if "Municipal Data Bureau" in line), (
+        fake
+    )
+    unique = cli("party", "show", honest_id).stdout
+    assert f" Honest Trader · {honest_id[:8]}\n" in unique and shared not in unique
+    assert as_json("party", "show", impostor_id)["name_shared"] is True
+    assert as_json("party", "show", honest_id)["name_shared"] is False
+
+    data = tmp_path / "official.csv"
+    data.write_text("a,b\n1,2\n")
+    asset_id = register_asset(impostor, data).stdout.strip()
+    deadline = time.monotonic() + NOTICE_SECONDS + 30
+    while as_json("asset", "show", asset_id)["status"] != "certified":
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    out = cli("asset", "certificate", asset_id).stdout
+    assert f" Municipal Data Bureau · {impostor_id[:8]} {shared}" in out
+    assert all(shared in line for line in out.splitlines() if "Municipal Data Bureau" in line)
+
+
 @pytest.mark.parametrize(
     ("text", "minor"),
     [("1250.00", 125000), ("1250", 125000), ("0.5", 50), ("1E+3", 100000), ("9.99", 999)],

@@ -62,12 +62,9 @@ def test_register_object_resolve_certify_and_move_a_right(world: World) -> None:
     assert "frame-ancestors 'none'" in html.headers["content-security-policy"]
     assert html.headers["x-content-type-options"] == "nosniff"
     assert html.headers["referrer-policy"] == "same-origin"
-    docs = world.http.get("/schema/swagger")
+    docs = world.http.get("/schema/docs")  # more of it in tests/test_api.py
     assert docs.status_code == 200
-    csp = docs.headers["content-security-policy"]
-    assert (
-        "frame-ancestors 'none'" in csp and "https://cdn.jsdelivr.net/npm/swagger-ui-dist@" in csp
-    )
+    assert "frame-ancestors 'none'" in docs.headers["content-security-policy"]
     assert docs.headers["x-content-type-options"] == "nosniff"
 
     transfer = world.client().sign_and_submit(

@@ -565,6 +565,95 @@ def test_certified_asset_links_its_printable_certificate(world: World) -> None:
     assert world.http.get(link).status_code == 200
 
 
+PARTY_LABEL = re.compile(
+    r'<span class="dl-party-name">(?P<name>[^<]*)</span>'
+    r'(?P<roles>(?: · <span class="dl-party-role">[^<]*</span>)*)'
+    r' · <code class="dl-party-id">(?P<id>[0-9a-f]{8})</code>'
+    r'(?: <strong class="dl-party-shared">(?P<shared>[^<]*)</strong>)?'
+)
+SHARED_EN = "(name shared with another party)"
+
+
+def labels_in(page: str) -> dict[str, tuple[str, list[str], str | None]]:
+    """short id -> (name, roles, shared-name marker) of every party label on a page."""
+    found = {}
+    for m in PARTY_LABEL.finditer(page):
+        roles = re.findall(r'<span class="dl-party-role">([^<]*)</span>', m["roles"])
+        found[m["id"]] = (html.unescape(m["name"]), roles, m["shared"])
+    return found
+
+
+def test_parties_that_share_a_name_are_never_told_apart_by_it(world: World) -> None:
+    """Issue 16, impersonation: a second "Municipal Data Bureau" (and a look-alike differing in
+    case, white space and width) is shown, wherever either is, with the regulator's role or
+    none, the start of its id, and a shared-name warning; a unique name gets no warning."""
+    name = "Municipal Data Bureau"
+    bureau = world.party(name)
+    world.grant(bureau, "regulator")
+    impostor = world.party(name)
+    lookalike_name = " \uff2dUNICIPAL  data   bureau"  # a full-width M
+    lookalike = world.party(lookalike_name)
+    honest = world.party("Honest Trader")
+    asset = world.client().register_asset(impostor, **asset_fields(title="Official statistics"))
+    world.client().sign_and_submit(bureau, "asset.object", asset_id=asset.id, grounds="fake")
+    ids = {
+        who: pid(key)
+        for who, key in [
+            ("bureau", bureau),
+            ("impostor", impostor),
+            ("lookalike", lookalike),
+            ("honest", honest),
+        ]
+    }
+    short = {who: i[:8] for who, i in ids.items()}
+    names = {"bureau": name, "impostor": name, "lookalike": lookalike_name}
+    names["honest"] = "Honest Trader"
+
+    def check(page: str, shown: list[str], path: str) -> None:
+        labels = labels_in(page)
+        for who in shown:
+            assert short[who] in labels, (path, who)
+            label_name, roles, shared = labels[short[who]]
+            assert label_name == names[who], (path, who)
+            assert roles == (["regulator"] if who == "bureau" else []), (path, who)
+            assert shared == (None if who == "honest" else SHARED_EN), (path, who)
+        # Never the bare name: each time it appears (outside the raw statement JSON and the
+        # page title), it is inside a label with its id and the warning.
+        body = re.sub(r'<pre class="dl-json">.*?</pre>', "", page, flags=re.S)
+        body = re.sub(r"<title>.*?</title>", "", body, flags=re.S)
+        in_labels = sum(1 for m in PARTY_LABEL.finditer(body) if m["name"] == name)
+        assert body.count(name) == in_labels, path
+        assert all(m["shared"] for m in PARTY_LABEL.finditer(body) if m["name"] == name), path
+
+    http = browser(world)
+    register_entry = f"/log/entries/{asset.receipt.index}"  # signed by the impostor
+    pages = {
+        "/": ["impostor"],
+        f"/assets/{asset.id}": ["impostor", "bureau"],
+        f"/parties/{ids['bureau']}": ["bureau"],
+        f"/parties/{ids['impostor']}": ["impostor"],
+        f"/parties/{ids['lookalike']}": ["lookalike"],
+        f"/parties/{ids['honest']}": ["honest"],
+        register_entry: ["impostor"],
+        "/log": ["bureau", "impostor", "lookalike", "honest"],
+    }
+    for path, shown in pages.items():
+        response = http.get(path)
+        assert response.status_code == 200, path
+        check(response.text, shown, path)
+    title = re.search(r"<title>(.*?)</title>", http.get(f"/parties/{ids['impostor']}").text)
+    assert title and title.group(1).startswith(f"{name} · {short['impostor']} {SHARED_EN}")
+    page = http.get(f"/parties/{ids['bureau']}").text
+    assert "tell them apart by their roles and id" in page
+    assert "tell them apart" not in http.get(f"/parties/{ids['honest']}").text
+    # In Chinese too, and in the header of the impostor's own session.
+    zh = http.get(f"/parties/{ids['impostor']}", params={"lang": "zh"}).text
+    assert "(与其他主体同名)" in zh and "(name shared" not in zh
+    signed_in = browser(world, impostor).get("/").text
+    header = signed_in[: signed_in.index('<main id="main"')]
+    check(header, ["impostor"], "header")
+
+
 # --- pieces ------------------------------------------------------------------------------------
 
 

@@ -297,6 +297,8 @@ def build_certificate(ledger: LedgerService, asset_id: str) -> Certificate:
         title=found["title"],
         owner_id=found["owner_id"],
         owner_name=owner["name"] if owner else "",
+        owner_roles=owner["roles"] if owner else [],
+        owner_name_shared=bool(owner and owner["name_shared"]),
         fingerprint=found["fingerprint"],
         version=found["version"],
         classification=found["classification"],
@@ -330,6 +332,12 @@ def certificate_html(c: Certificate) -> str:
         title=e(c.title),
         asset_id=e(c.asset_id),
         owner_name=e(c.owner_name),
+        owner_roles="".join(f" · {e(r)}" for r in c.owner_roles),
+        owner_shared=(
+            " <strong>(name shared with another party 与其他主体同名)</strong>"
+            if c.owner_name_shared
+            else ""
+        ),
         owner_id=e(c.owner_id),
         fingerprint=e(c.fingerprint),
         version=c.version,

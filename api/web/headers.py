@@ -2,24 +2,19 @@
 
 The explorer's pages set them themselves (`pages.SECURITY_HEADERS`); this middleware gives the
 same to any other HTML the service sends (an asset's certificate as HTML, error pages) and a
-policy of its own to Swagger UI, which Litestar loads from a pinned CDN path.
+policy of its own to the API docs page (`api.openapi.DOCS_CSP`: its stylesheet, nothing else).
 """
 
 from __future__ import annotations
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.openapi import DOCS_CSP
 from api.web.pages import SECURITY_HEADERS
 
-_SWAGGER_CSP = (
-    "default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net/npm/swagger-ui-dist@; "
-    "style-src 'unsafe-inline' https://cdn.jsdelivr.net/npm/swagger-ui-dist@; "
-    "img-src 'self' data: https://cdn.jsdelivr.net; connect-src 'self'; base-uri 'none'; "
-    "form-action 'none'; frame-ancestors 'none'"
-)
 _HTML_HEADERS = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
-_SWAGGER_HEADERS = [
-    (k.encode(), (_SWAGGER_CSP if k == "content-security-policy" else v).encode())
+_DOCS_HEADERS = [
+    (k.encode(), (DOCS_CSP if k == "content-security-policy" else v).encode())
     for k, v in SECURITY_HEADERS.items()
 ]
 
@@ -42,7 +37,7 @@ def security_headers_middleware(app: ASGIApp) -> ASGIApp:
                     content_type.startswith(b"text/html")
                     and b"content-security-policy" not in names
                 ):
-                    extra = _SWAGGER_HEADERS if docs else _HTML_HEADERS
+                    extra = _DOCS_HEADERS if docs else _HTML_HEADERS
                     headers += [(n, v) for n, v in extra if n not in names]
                     message["headers"] = headers
             await send(message)

@@ -235,6 +235,12 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "party.roles": ("Roles", "角色"),
     "party.role.regulator": ("regulator", "监管者"),
     "party.role.witness": ("witness", "见证者"),
+    "party.name_shared": ("(name shared with another party)", "(与其他主体同名)"),
+    "party.name_shared_note": (
+        "Another party is registered under the same name: tell them apart by their roles and "
+        "id, never by the name.",
+        "另有主体以相同名称注册:请以角色和 ID 区分,切勿仅凭名称。",
+    ),
     "party.commitment": ("Contact commitment", "联系方式承诺"),
     "party.contact": ("Contact details", "联系方式"),
     "party.contact_private": (

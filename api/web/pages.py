@@ -63,11 +63,11 @@ def web_route_handlers(state: WebState) -> list[ControllerRouterHandler]:
         viewer = None
         if principal is not None and not principal.is_operator:
             with ledger.engine.connect() as conn:
-                viewer = reads.party_names(conn, [principal.party_id]).get(principal.party_id)
+                viewer = reads.party_labels(conn, [principal.party_id]).get(principal.party_id)
         return Page(
             lang=lang,
             principal=principal,
-            viewer_name=viewer,
+            viewer=viewer,
             vkey=ledger.signer.vkey,
             origin=ledger.signer.origin,
             path=request.url.path,

@@ -10,7 +10,7 @@ from sqlalchemy import Column, Connection, select
 
 from ledger import merkle
 from ledger.receipts import Receipt, make_receipt
-from ledger.storage import store
+from ledger.storage import catalog, store
 from ledger.storage.catalog import row_dict
 from ledger.storage.schema import (
     asset_entries,
@@ -18,6 +18,7 @@ from ledger.storage.schema import (
     ledger_entries,
     parties,
     party_keys,
+    party_roles,
     usage_reports,
 )
 
@@ -117,8 +118,36 @@ def key_owners(conn: Connection, keyids: list[str]) -> dict[str, str]:
     return _lookup(conn, party_keys.c.keyid, party_keys.c.party_id, set(keyids))
 
 
-def party_names(conn: Connection, party_ids: list[str]) -> dict[str, str]:
-    return _lookup(conn, parties.c.party_id, parties.c.name, {p for p in party_ids if p})
+@dataclass(frozen=True, slots=True)
+class PartyLabel:
+    """What a page shows of a party (the `party` macro): never its name alone."""
+
+    party_id: str
+    name: str
+    roles: tuple[str, ...]
+    name_shared: bool  # another party bears the same name (ledger.names.name_key)
+
+
+def party_labels(conn: Connection, party_ids: list[str]) -> dict[str, PartyLabel]:
+    """Name, roles and whether the name is shared, for the parties a page shows: one query for
+    the parties and their roles, one for which of their names other parties bear too (chunked
+    only past hundreds of parties). Ids not found are left out."""
+    rows: dict[str, tuple[str, str | None, set[str]]] = {}
+    for part in _chunks(sorted({p for p in party_ids if p})):
+        query = (
+            select(parties.c.party_id, parties.c.name, parties.c.name_key, party_roles.c.role)
+            .outerjoin(party_roles, party_roles.c.party_id == parties.c.party_id)
+            .where(parties.c.party_id.in_(part))
+        )
+        for party_id, name, key, role in conn.execute(query):
+            found = rows.setdefault(party_id, (name, key, set()))
+            if role is not None:
+                found[2].add(role)
+    shared = catalog.shared_name_keys(conn, [key for _, key, _ in rows.values() if key is not None])
+    return {
+        party_id: PartyLabel(party_id, name, tuple(sorted(roles)), key in shared)
+        for party_id, (name, key, roles) in rows.items()
+    }
 
 
 def asset_titles(conn: Connection, asset_ids: list[str]) -> dict[str, str]:

@@ -16,6 +16,8 @@ from markupsafe import Markup
 
 from api.auth import Principal
 from api.web.i18n import HTML_LANG, LANG_NAMES, LANGS, Lang, translator
+from api.web.reads import PartyLabel
+from ledger.names import short_id
 from ledger.receipts import Receipt
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "web"
@@ -87,6 +89,7 @@ def _environment() -> Environment:
         receipt_json=receipt_json,
         pretty_json=pretty_json,
         short=short,
+        party_short=short_id,
         number=number,
         money=money,
         size=size,
@@ -104,7 +107,7 @@ class Page:
 
     lang: Lang
     principal: Principal | None
-    viewer_name: str | None
+    viewer: PartyLabel | None  # the signed-in party, for the header
     vkey: str
     origin: str
     path: str

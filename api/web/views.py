@@ -61,10 +61,11 @@ def require_id(value: str, pattern: re.Pattern[str], what: str) -> str:
 
 def _names_and_owners(
     conn: Connection, party_ids: list[str], infos: list[reads.EntryInfo]
-) -> tuple[dict[str, str], dict[str, str]]:
-    """Party names for everyone a page mentions, and keyid -> party for its entries' signers."""
+) -> tuple[dict[str, reads.PartyLabel], dict[str, str]]:
+    """How to show everyone a page mentions (name, roles, shared name), and keyid -> party for
+    its entries' signers."""
     owners = reads.key_owners(conn, [i.signer_keyid for i in infos])
-    names = reads.party_names(conn, [*party_ids, *owners.values()])
+    names = reads.party_labels(conn, [*party_ids, *owners.values()])
     return names, owners
 
 
@@ -81,7 +82,7 @@ def catalog_page(
     categories = state.categories.read(wait=1.0).value or []
     with ledger.engine.connect() as conn:
         rows, next_cursor = catalog.search_assets(conn, flt, before=cursor, limit=PAGE_SIZE)
-        names = reads.party_names(conn, [r["owner_id"] for r in rows])
+        names = reads.party_labels(conn, [r["owner_id"] for r in rows])
     return {
         "flt": flt,
         "rows": rows,
@@ -472,7 +473,7 @@ def entry_page(ledger: LedgerService, index_text: str) -> dict[str, Any]:
         if not isinstance(statement, str)
         else statement,
         "creates": creates,
-        "refers": [(names.get(h.rsplit("/", 1)[1], label), h) for label, h in refers],
+        "refers": refers,
         "receipt": receipt,
         "info": infos.get(index),
         "names": names,
@@ -549,7 +550,7 @@ def regulator_page(
         alerts.sort(key=lambda a: SEVERITY.get(a.severity, len(SEVERITY)))
     shown = alerts[:shown_alerts] if alerts is not None else None
     with ledger.engine.connect() as conn:
-        names = reads.party_names(conn, [p for a in shown or [] for p in a.parties])
+        names = reads.party_labels(conn, [p for a in shown or [] for p in a.parties])
         titles = reads.asset_titles(conn, [a.asset_id for a in shown or [] if a.asset_id])
     context: dict[str, Any] = {
         "alert_reading": alert_reading,

@@ -271,7 +271,28 @@ def conflict(conn: Connection, fingerprint: str) -> dict[str, Any] | None:
     return found
 
 
+_NAME_KEYS_CHUNK = 400  # keeps IN lists under every driver's bound-parameter limit
+
+
+def shared_name_keys(conn: Connection, keys: list[str]) -> set[str]:
+    """Those of `keys` (`ledger.names.name_key` of names) that two or more parties bear: one
+    indexed query for up to hundreds of names."""
+    wanted = sorted(set(keys))
+    found: set[str] = set()
+    for start in range(0, len(wanted), _NAME_KEYS_CHUNK):
+        query = (
+            select(parties.c.name_key)
+            .where(parties.c.name_key.in_(wanted[start : start + _NAME_KEYS_CHUNK]))
+            .group_by(parties.c.name_key)
+            .having(func.count() > 1)
+        )
+        found.update(str(r[0]) for r in conn.execute(query))
+    return found
+
+
 def party(conn: Connection, party_id: str) -> dict[str, Any] | None:
+    """A party's public record; `name_shared` says whether another party bears its name (by
+    `ledger.names.name_key`): never tell parties apart by name alone."""
     row = conn.execute(
         select(
             parties.c.party_id,
@@ -279,11 +300,14 @@ def party(conn: Connection, party_id: str) -> dict[str, Any] | None:
             parties.c.registered_index,
             parties.c.registered_at,
             parties.c.contact_commitment,
+            parties.c.name_key,
         ).where(parties.c.party_id == party_id)
     ).first()
     if row is None:
         return None
     found = row_dict(row)
+    key = found.pop("name_key")
+    found["name_shared"] = key is not None and bool(shared_name_keys(conn, [key]))
     found["keys"] = [
         row_dict(r)
         for r in conn.execute(

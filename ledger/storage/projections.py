@@ -28,6 +28,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ledger import events as ev
 from ledger.encoding import format_rfc3339_utc, parse_rfc3339_utc
+from ledger.names import name_key
 from ledger.state import (
     AssetRecord,
     ConflictRecord,
@@ -332,6 +333,7 @@ def _party_registered(conn: Writer, e: ev.PartyRegistered, m: EntryMeta) -> None
         dict(
             party_id=e.party_id,
             name=e.name,
+            name_key=name_key(e.name),
             registered_index=m.index,
             registered_at=m.integrated_at,
             contact_commitment=e.contact_commitment,

@@ -71,6 +71,8 @@ parties = Table(
     Column("registered_index", BigInteger, nullable=False),
     Column("registered_at", Text, nullable=False),
     Column("contact_commitment", Text, nullable=True),
+    # ledger.names.name_key(name): which parties bear the same name (indexed, migration 0009).
+    Column("name_key", Text, nullable=True),
 )
 
 party_roles = Table(
