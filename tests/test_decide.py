@@ -500,6 +500,13 @@ def freeze_twice(m: Market) -> tuple[Signer, Any]:
     return m.regulator, m.make(AssetFreeze, asset_id=m.asset, reason="r")
 
 
+@case("asset-rejected", "assets.freeze")
+def freeze_a_rejected_registration(m: Market) -> tuple[Signer, Any]:
+    oid = objection(m, m.fresh)
+    m.send(m.regulator, ObjectionResolve, objection_id=oid, outcome="upheld", reason="r")
+    return m.regulator, m.make(AssetFreeze, asset_id=m.fresh, reason="r")
+
+
 @case("asset-not-frozen", "assets.unfreeze")
 def unfreeze_what_is_not_frozen(m: Market) -> tuple[Signer, Any]:
     return m.regulator, m.make(AssetUnfreeze, asset_id=m.asset, reason="r")
@@ -843,6 +850,13 @@ def correct_more_than_was_metered(m: Market) -> tuple[Signer, Any]:
     return m.regulator, m.make(
         DisputeResolve, dispute_id=dispute(m), decision="d", usage_correction=6
     )
+
+
+@case("licence-state", "disputes.resolve")
+def revoke_a_licence_that_was_never_granted(m: Market) -> tuple[Signer, Any]:
+    requested = m.ledger.submit(m.buyer, m.make_request(m.offer))
+    opened = m.send(m.buyer, DisputeOpen, licence_id=requested, grounds="never answered")
+    return m.regulator, m.make(DisputeResolve, dispute_id=opened, decision="d", revoke_licence=True)
 
 
 @case("currency-mismatch", "disputes.resolve")
@@ -1271,6 +1285,20 @@ def test_dispute_open_answered_resolved_with_remedies(ledger: Ledger) -> None:
     assert status_of(m, "dispute", did) == "resolved"
     record_after = m.licence_record()
     assert record_after.units_used == 70 and record_after.status == "revoked"
+
+
+def test_a_usage_correction_reopens_an_exhausted_licence(ledger: Ledger) -> None:
+    m = market(ledger)
+    m.ledger.submit(m.buyer, usage(m, 100))
+    assert status_of(m, "licence", m.licence) == "exhausted"
+    did = dispute(m)
+    m.send(
+        m.regulator, DisputeResolve, dispute_id=did, decision="over-metered", usage_correction=30
+    )
+    record = m.licence_record()
+    assert record.units_used == 70 and record.status == "active"
+    m.ledger.submit(m.buyer, usage(m, 30))  # the units given back can be used
+    assert status_of(m, "licence", m.licence) == "exhausted"
 
 
 def test_a_dispute_opened_by_the_seller_without_remedy(ledger: Ledger) -> None:

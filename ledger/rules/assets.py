@@ -269,6 +269,10 @@ def certify(view: LedgerView, st: AssetCertify, signer: Signer, ctx: Context) ->
 def freeze(view: LedgerView, st: AssetFreeze, signer: Signer, ctx: Context) -> list[Event]:
     require_role(view, signer, "regulator", "freeze assets")
     asset = require_asset(view, st.asset_id)
+    if asset.status == "rejected":
+        raise refuse(
+            "asset-rejected", f"asset {st.asset_id} was rejected: nothing can trade to freeze"
+        )
     if asset.frozen:
         raise refuse("asset-frozen", f"asset {st.asset_id} is already frozen")
     return [

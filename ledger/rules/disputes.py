@@ -70,6 +70,13 @@ def resolve(view: LedgerView, st: DisputeResolve, signer: Signer, ctx: Context) 
             f"cannot take off {st.usage_correction}",
             422,
         )
+    revocable = licence.status in ("active", "awaiting_regulator", "exhausted")
+    if st.revoke_licence and not revocable:
+        raise refuse(
+            "licence-state",
+            f"licence {licence.licence_id} is {licence.status}: only an active, exhausted or "
+            "awaiting licence can be revoked",
+        )
     if st.refund is not None and licence.price_currency not in (None, st.refund.currency):
         raise refuse(
             "currency-mismatch", f"the licence was priced in {licence.price_currency}", 422
@@ -85,7 +92,16 @@ def resolve(view: LedgerView, st: DisputeResolve, signer: Signer, ctx: Context) 
     ]
     if st.usage_correction:
         events.append(UsageCorrected(licence_id=licence.licence_id, units=st.usage_correction))
-    if st.revoke_licence and licence.status in ("active", "awaiting_regulator", "exhausted"):
+        if licence.status == "exhausted" and not st.revoke_licence:
+            # the quota is no longer used up: the licensee may use what the correction gave back
+            events.append(
+                LicenceStatusChanged(
+                    licence_id=licence.licence_id,
+                    status="active",
+                    reason=f"dispute: usage corrected by {st.usage_correction} units",
+                )
+            )
+    if st.revoke_licence:
         events.append(
             LicenceStatusChanged(
                 licence_id=licence.licence_id, status="revoked", reason=f"dispute: {st.decision}"
