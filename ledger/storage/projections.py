@@ -100,9 +100,9 @@ class SqlView:
 
     def claims(self, fingerprint: str) -> list[AssetRecord]:
         rows = self._conn.execute(
-            _asset_record_query().where(
-                assets.c.fingerprint == fingerprint, assets.c.status != "rejected"
-            )
+            _asset_record_query()
+            .where(assets.c.fingerprint == fingerprint, assets.c.status != "rejected")
+            .order_by(assets.c.registered_index)  # as MemoryState: in registration order
         )
         return [AssetRecord(*row) for row in rows]
 
@@ -185,7 +185,8 @@ class SqlView:
         )
         if exclusive_only:
             query = query.where(licences.c.exclusive.is_(True))
-        row = self._conn.execute(query.limit(1)).first()
+        # as MemoryState: the first by request order, so both views name the same licence
+        row = self._conn.execute(query.order_by(licences.c.requested_index).limit(1)).first()
         return None if row is None else LicenceRecord(*row)
 
     def is_gateway(self, asset_id: str, party_id: str) -> bool:
