@@ -117,12 +117,16 @@ def test_quote_is_complete(small: Any, small_model: Model) -> None:
     assert sum(a.weight for a in q.approaches.values()) == pytest.approx(1.0, abs=1e-3)
     assert q.n_comparables > 0 and q.explanation
     assert all(e.reason for e in q.excluded)
-    # a new asset of a known category is valued as a cold start; an unknown one is refused
+    # a new asset of a known category is valued as a cold start; of an unseen category, as a
+    # typical new asset of the market, with the widest cold interval, and the quote says so
     category = small.assets["category"][0]
     cold = small_model.quote(request | {"asset_id": "brand-new"}, category=category)
     assert cold.kind == "cold" and cold.high_minor / cold.low_minor > q.high_minor / q.low_minor
-    with pytest.raises(KeyError):
-        small_model.quote(request | {"asset_id": "brand-new"})
+    unseen = small_model.quote(request | {"asset_id": "brand-new"}, category="never.seen")
+    assert unseen.kind == "cold" and unseen.n_comparables == 0
+    assert unseen.low_minor <= unseen.price_minor <= unseen.high_minor
+    assert unseen.high_minor / unseen.low_minor >= cold.high_minor / cold.low_minor
+    assert "has not seen category 'never.seen'" in unseen.explanation
     with pytest.raises(ValueError):
         small_model.quote(request, as_of=small_model.as_of - timedelta(days=1))
 

@@ -171,15 +171,25 @@ class Model:
     def as_of(self) -> datetime:
         return self.params.as_of
 
-    def state_for(self, asset_id: str, category: str | None = None) -> tuple[AssetState, bool]:
-        """(state, is_fallback): the asset's own state or its category's cold-start one."""
+    def state_for(self, asset_id: str, category: str | None = None) -> tuple[AssetState, str]:
+        """(state, basis): the asset's own state ("own"), its category's cold-start one
+        ("category"), or -- for a category the model has never seen, registered after the fit
+        -- the cold-start state of the market's median category with the widest cold interval
+        ("market"), so a new category is priced, and said to be priced, as a typical new asset."""
         state = self.states.get(asset_id)
         if state is not None:
-            return state, False
+            return state, "own"
         fallback = self.states.get(COLD_PREFIX + (category or ""))
-        if fallback is None:
-            raise KeyError(f"asset {asset_id!r} is unknown to the model; give its category")
-        return fallback, True
+        if fallback is not None:
+            return fallback, "category"
+        cold = sorted(
+            (s for key, s in self.states.items() if key.startswith(COLD_PREFIX)),
+            key=lambda s: s.log_blend,
+        )
+        if not cold:
+            raise KeyError(f"asset {asset_id!r} is unknown to the model, and so is every category")
+        typical = cold[len(cold) // 2]
+        return replace(typical, scale=max(s.scale for s in cold), n_comparables=0), "market"
 
     def quote(
         self,
@@ -194,7 +204,7 @@ class Model:
         if as_of is not None and as_of < self.params.as_of:
             raise ValueError("the model was fitted on later history than this quote's as_of")
         asset_id = str(request["asset_id"])
-        state, fallback = self.state_for(asset_id, category)
+        state, basis = self.state_for(asset_id, category)
         k = self.params.kernel
         log_f = k.log_factor(
             state.category,
@@ -203,12 +213,13 @@ class Model:
             request.get("purpose"),
             bool(request.get("exclusive")),
         )
-        return _quote_from_state(self.params, asset_id, state, log_f, fallback)
+        return _quote_from_state(self.params, asset_id, state, log_f, basis, category)
 
 
 def _quote_from_state(
-    p: Params, asset_id: str, s: AssetState, log_f: float, fallback: bool
+    p: Params, asset_id: str, s: AssetState, log_f: float, basis: str, category: str | None
 ) -> Quote:
+    fallback = basis != "own"
     real = math.exp(s.log_blend + log_f)
     iv = p.interval
     logs = (s.log_market, s.log_income, s.log_cost)
@@ -227,13 +238,17 @@ def _quote_from_state(
         if reasons
         else ""
     )
-    basis = (
-        "no history for this asset: valued as a new asset of its category"
-        if fallback
-        else f"{s.kind} asset ({s.n_asset:.1f} effective own trades)"
-    )
+    said = {
+        "own": f"{s.kind} asset ({s.n_asset:.1f} effective own trades)",
+        "category": "no history for this asset: valued as a new asset of its category",
+        "market": (
+            f"the model has not seen category {category!r} (it was fitted before the category's "
+            f"first registration): valued as a new asset of the market's median category "
+            f"{s.category!r}, with the widest interval of any new asset"
+        ),
+    }[basis]
     explanation = (
-        f"{basis}; {s.n_comparables} comparable trades in the category over the last year, "
+        f"{said}; {s.n_comparables} comparable trades in the category over the last year, "
         f"adjusted to these terms (units, term, purpose scope, exclusivity) and to the current "
         f"market level; {s.usage_note}; blend {share} (weights from back-tested error for this "
         f"kind of asset); 90% interval from split-conformal calibration{excluded_note}."
