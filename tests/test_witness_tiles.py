@@ -165,3 +165,13 @@ def test_the_root_and_a_proof_rebuilt_from_tiles_alone(world: World) -> None:
     merkle.verify_inclusion(index, size, merkle.leaf_hash(entry), proof, checkpoint.root_hash)
     assert http.get("/tile/0/999").status_code == 404
     assert http.get("/tile/0/x1/2").status_code == 400
+
+
+def test_tiles_are_served_to_the_letter(world: World) -> None:
+    """tlog-tiles: the checkpoint's content type exactly, and one path per tile (issue 20)."""
+    http = world.http
+    checkpoint = http.get("/checkpoint")
+    assert checkpoint.headers.get_list("content-type") == ["text/plain; charset=utf-8"]
+    assert http.get("/tile/0/000").status_code in (200, 404)  # size may be under a full tile
+    for alias in ("/tile/00/000", "/tile/01/000", "/tile/64/000"):
+        assert http.get(alias).status_code in (400, 404), alias

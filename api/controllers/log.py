@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from api.deps import OptionalCount, Reader, require_reader
 from api.paging import within_bytes
+from api.problems import NotFound
 from api.service import EntryOpenings, LedgerService
 from api.throttle import limited
 from ledger import tiles
@@ -210,11 +211,13 @@ class TilesController(Controller):
         operation_id="tilesCheckpoint",
         sync_to_thread=True,
     )
-    def checkpoint(self, ledger: Ledger) -> Response[str]:
+    def checkpoint(self, ledger: Ledger) -> Response[bytes]:
+        # exactly `text/plain; charset=utf-8`, as tlog-tiles requires: given a text/ type,
+        # Litestar appends its own charset (a doubled parameter Go's mime parser rejects)
         return Response(
-            ledger.checkpoint_note(),
-            media_type="text/plain; charset=utf-8",
-            headers=NO_STORE,
+            ledger.checkpoint_note().encode(),
+            media_type="application/octet-stream",
+            headers={**NO_STORE, "content-type": "text/plain; charset=utf-8"},
         )
 
     @get("/tile/entries/{index:path}", operation_id="entryBundle", sync_to_thread=True)
@@ -225,12 +228,19 @@ class TilesController(Controller):
             ledger.entry_bundle(n, width), media_type="application/octet-stream", headers=IMMUTABLE
         )
 
-    @get("/tile/{level:int}/{index:path}", operation_id="tile", sync_to_thread=True)
+    @get("/tile/{level:str}/{index:path}", operation_id="tile", sync_to_thread=True)
     def tile(
-        self, ledger: Ledger, level: Annotated[int, PathParameter(ge=0, le=63)], index: TilePath
+        self,
+        ledger: Ledger,
+        # a decimal without leading zeroes: tlog-tiles gives each tile exactly one path
+        level: Annotated[str, PathParameter(pattern=r"^(0|[1-9][0-9]?)$")],
+        index: TilePath,
     ) -> Response[bytes]:
         """Tile (level, N): consecutive hashes of subtrees of height 8 x level."""
+        height = int(level)
+        if height > 63:
+            raise NotFound(f"no tile level {height}")
         n, width = tiles.parse_index(index.lstrip("/"))
         return Response(
-            ledger.tile(level, n, width), media_type="application/octet-stream", headers=IMMUTABLE
+            ledger.tile(height, n, width), media_type="application/octet-stream", headers=IMMUTABLE
         )
