@@ -34,6 +34,7 @@ from api.settings import Settings
 from api.web.headers import security_headers_middleware
 from api.web.pages import web_route_handlers
 from api.web.state import WebState
+from api.witness_client import build_witness_pusher
 from ledger.errors import StatementRejected
 from ledger.logsigner import LogSigner, default_origin
 from ledger.storage.engine import make_engine
@@ -171,12 +172,29 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
                 except Exception:
                     log.exception("%s round failed", round_.__name__)
 
+    # The witness pusher runs beside the sequencer: here when it is on a thread of this
+    # process, in the sequencing process when `serve` has several workers.
+    pusher = (
+        build_witness_pusher(
+            settings.witness_policy,
+            ledger_service.engine,
+            min_interval=settings.witness_min_interval_seconds,
+            metrics=ledger_service.metrics,
+        )
+        if settings.witness_policy is not None and not settings.sequencer_socket
+        else None
+    )
+
     def start() -> None:
         ledger_service.sequencer.start()
+        if pusher is not None:
+            pusher.start()
         if settings.certify_interval_seconds > 0:
             background.append(asyncio.get_running_loop().create_task(certify_loop()))
 
     def stop() -> None:
+        if pusher is not None:
+            pusher.stop()
         for task in background:
             task.cancel()
         web_state.close()

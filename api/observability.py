@@ -63,6 +63,7 @@ class Metrics:
         self.requests: dict[tuple[str, int], int] = defaultdict(int)
         self.quotes = 0
         self.throttled: dict[str, int] = defaultdict(int)
+        self.witness: dict[tuple[str, str], int] = defaultdict(int)
 
     def batch(self, appended: int) -> None:
         """A batch committed by this process's own sequencer."""
@@ -86,6 +87,11 @@ class Metrics:
         """A request refused with 429 by the rate limit or quota named `limit`."""
         with self._lock:
             self.throttled[limit] += 1
+
+    def witness_outcome(self, witness: str, outcome: str) -> None:
+        """One add-checkpoint round with a policy witness (`cosigned`, `http-422`, ...)."""
+        with self._lock:
+            self.witness[(witness, outcome)] += 1
 
     def proof(self, seconds: float) -> None:
         with self._lock:
@@ -120,6 +126,13 @@ class Metrics:
                 *(
                     f'dataledger_throttled_total{{limit="{name}"}} {n}'
                     for name, n in sorted(self.throttled.items())
+                ),
+                "# HELP dataledger_witness_requests_total add-checkpoint rounds, by witness and"
+                " outcome.",
+                "# TYPE dataledger_witness_requests_total counter",
+                *(
+                    f'dataledger_witness_requests_total{{witness="{w}",outcome="{o}"}} {n}'
+                    for (w, o), n in sorted(self.witness.items())
                 ),
                 "# HELP dataledger_proof_seconds Time to build an inclusion or consistency proof.",
                 "# TYPE dataledger_proof_seconds histogram",

@@ -85,6 +85,9 @@ class Settings:
     sequencer_socket: str = ""
     metrics_token: str = ""  # if set, /metrics needs `Authorization: Bearer <token>`
     rate_limits: RateLimits = field(default_factory=RateLimits)
+    # A C2SP tlog-policy file: the log pushes its checkpoints to the witnesses it lists.
+    witness_policy: Path | None = None
+    witness_min_interval_seconds: float = 1.0  # per witness, so a daily budget can be kept
 
     @property
     def resolved_database_url(self) -> str:
@@ -122,6 +125,13 @@ class Settings:
             settings = replace(settings, metrics_token=env["DATALEDGER_METRICS_TOKEN"])
         if env.get("DATALEDGER_SEQUENCER_SOCKET"):
             settings = replace(settings, sequencer_socket=env["DATALEDGER_SEQUENCER_SOCKET"])
+        if env.get("DATALEDGER_WITNESS_POLICY"):
+            settings = replace(settings, witness_policy=Path(env["DATALEDGER_WITNESS_POLICY"]))
+        if env.get("DATALEDGER_WITNESS_MIN_INTERVAL"):
+            settings = replace(
+                settings,
+                witness_min_interval_seconds=float(env["DATALEDGER_WITNESS_MIN_INTERVAL"]),
+            )
         return settings
 
     def to_env(self) -> dict[str, str]:
@@ -142,4 +152,7 @@ class Settings:
             env["DATALEDGER_SEQUENCER_SOCKET"] = self.sequencer_socket
         if self.metrics_token:
             env["DATALEDGER_METRICS_TOKEN"] = self.metrics_token
+        if self.witness_policy is not None:
+            env["DATALEDGER_WITNESS_POLICY"] = str(self.witness_policy)
+        env["DATALEDGER_WITNESS_MIN_INTERVAL"] = str(self.witness_min_interval_seconds)
         return env

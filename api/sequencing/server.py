@@ -188,6 +188,7 @@ class SequencerServer:
 def run(settings: Settings, socket_path: str) -> None:
     """Serve the sequencer on `socket_path` until stdin closes."""
     from api.app import build_sequencer  # the same engine, key checks and rules as `serve`
+    from api.witness_client import build_witness_pusher
 
     # Signals sent to the whole group (Ctrl-C, systemd, `timeout`) are for the parent: it
     # drains its requests first, then closes our stdin, and we stop on that.
@@ -204,7 +205,22 @@ def run(settings: Settings, socket_path: str) -> None:
         listener.listen(128)
         print("ready", flush=True)
         log.info("sequencer listening on %s", socket_path)
-        SequencerServer(sequencer, listener, sys.stdin.fileno()).serve_forever()
+        pusher = (
+            build_witness_pusher(
+                settings.witness_policy,
+                sequencer.engine,
+                min_interval=settings.witness_min_interval_seconds,
+            )
+            if settings.witness_policy is not None
+            else None
+        )
+        if pusher is not None:
+            pusher.start()
+        try:
+            SequencerServer(sequencer, listener, sys.stdin.fileno()).serve_forever()
+        finally:
+            if pusher is not None:
+                pusher.stop()
         listener.close()
     finally:
         sequencer.engine.dispose()
