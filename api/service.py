@@ -27,6 +27,7 @@ from api.throttle import Throttle
 from api.valuation_service import Valuer
 from ledger import dsse, tiles
 from ledger.alerts import Alert
+from ledger.checkpoint import parse_checkpoint_body
 from ledger.cosignature import cosigner_key_id, parse_cosignature_line, verify_cosignature
 from ledger.dsse import Envelope
 from ledger.encoding import canonical_json, format_rfc3339_utc, parse_rfc3339_utc
@@ -52,6 +53,7 @@ from ledger.storage.engine import scrub_after_erasure, write_transaction
 from ledger.storage.projections import SqlView
 from ledger.storage.schema import login_nonces, party_contacts, refusals, statement_openings
 from ledger.storage.sequencer import AppendResult, Submission, read_receipt
+from ledger.tlog_proof import TlogProof
 from valuation.market_statistics import market_statistics
 from valuation.model import Quote
 
@@ -547,6 +549,15 @@ class LedgerService:
                 )
             leaf = store.fetch_nodes(conn, [(0, index)])[(0, index)]
             return size, leaf, store.inclusion_proof(conn, index, size)
+
+    def tlog_proof(self, index: int) -> TlogProof:
+        """A c2sp.org/tlog-proof@v1 for entry `index` against the newest checkpoint, with the
+        cosignatures collected for it, and the entry itself as the extra data."""
+        note = self.checkpoint_note()
+        size = parse_checkpoint_body(parse_note(note).text).size
+        entry = self.entry(index).entry
+        _, _, hashes = self.inclusion_proof(index, size)
+        return TlogProof(index, tuple(hashes), note, extra=entry)
 
     def consistency_proof(self, first: int, second: int | None) -> tuple[int, list[bytes]]:
         with self.engine.connect() as conn, self._timed_proof():

@@ -19,7 +19,7 @@ import uvicorn
 from api.witness_client import build_witness_pusher
 from api.witness_server import Witness, create_witness_app
 from ledger.cosignature import format_cosigner_vkey
-from ledger.note import parse_vkey, verify_note
+from ledger.note import format_vkey, parse_vkey, verify_note
 from ledger.policy import PolicyError, parse_policy
 from ledger.witnessing import parse_log_list
 from tests.factories import register_envelope, submission
@@ -109,7 +109,8 @@ def test_two_of_two_witnesses_cosign_and_a_stopped_one_breaks_the_quorum(
     # a log restarted without its memory of the witnesses: 409, then on from the witness's size
     again = build_witness_pusher(policy_file, world.service.engine, min_interval=0)
     _append(world, 2)
-    assert again.push(again.states["W1"], httpx.Client()) == "cosigned"
+    with httpx.Client() as http:
+        assert again.push(again.states["W1"], http) == "cosigned"
     assert again.states["W1"].outcomes == {"cosigned": 1}
 
 
@@ -155,6 +156,49 @@ def test_policy_quorums_and_strict_syntax() -> None:
 
 
 def parse_vkey_log() -> str:
-    from ledger.note import format_vkey
-
     return format_vkey("log.test", bytes(nacl.signing.SigningKey.generate().verify_key))
+
+
+def test_tlog_proof_verifies_in_the_specs_order(
+    world: World, tmp_path: Path, witnesses: list[tuple[Running, str]]
+) -> None:
+    from ledger.tlog_proof import TlogProofError, parse_tlog_proof, verify_tlog_proof
+
+    log_vkey = world.http.get("/v1/log/key").text.strip()
+    log_key = [parse_vkey(log_vkey)]
+    policy_file = _policy(tmp_path, log_vkey, witnesses)
+    policy = parse_policy(policy_file.read_text())
+    _append(world, 9)
+    build_witness_pusher(policy_file, world.service.engine, min_interval=0).push_all()
+    response = world.http.get("/v1/log/entries/4/tlog-proof")
+    assert response.status_code == 200
+    assert response.headers.get_list("content-type") == ["text/plain; charset=utf-8"]
+    text = response.text
+    assert text.startswith("c2sp.org/tlog-proof@v1\nextra ") and "\nindex 4\n" in text
+    proof = parse_tlog_proof(text)
+    assert parse_tlog_proof(proof.text()) == proof  # the format round-trips
+    checkpoint = verify_tlog_proof(proof, log_key, policy=policy)  # good
+    assert checkpoint.size >= 9
+
+    def failed(step: str, **kwargs: object) -> None:
+        with pytest.raises(TlogProofError) as err:
+            verify_tlog_proof(**{"proof": proof, "logs": log_key, **kwargs})  # type: ignore[arg-type]
+        assert err.value.step == step, err.value
+
+    assert proof.extra is not None
+    flipped = bytes([proof.extra[0] ^ 1]) + proof.extra[1:]
+    failed("inclusion", entry=flipped)  # a flipped leaf
+    stranger = format_vkey(log_key[0].name, bytes(nacl.signing.SigningKey.generate().verify_key))
+    failed("log signature", logs=[parse_vkey(stranger)])  # the wrong log key
+    # quorum not met: a policy asking for a third witness nobody has
+    third = _vkey("third.test")
+    strict = parse_policy(
+        policy_file.read_text().replace(
+            "quorum both", f"witness W3 {third}\ngroup all3 all W1 W2 W3\nquorum all3"
+        )
+    )
+    failed("witness quorum", policy=strict)
+    # a proof from another tree: the same index and path against a different entry's tree
+    moved = type(proof)(proof.index + 1, proof.proof, proof.checkpoint_note, proof.extra)
+    failed("inclusion", proof=moved)
+    assert world.http.get("/v1/log/entries/999999/tlog-proof").status_code == 404

@@ -172,6 +172,22 @@ class LogController(Controller):
         """A receipt for an entry against the newest checkpoint, verifiable offline."""
         return ledger.receipt(index)
 
+    @get(
+        "/entries/{index:int}/tlog-proof",
+        operation_id="getTlogProof",
+        media_type=MediaType.TEXT,
+        sync_to_thread=True,
+    )
+    def tlog_proof(self, ledger: Ledger, index: EntryIndex) -> Response[bytes]:
+        """c2sp.org/tlog-proof@v1 text (save as `.tlog-proof`): the entry (as the extra line),
+        its inclusion proof and the newest checkpoint with its witnesses' cosignatures."""
+        proof = ledger.tlog_proof(index)
+        return Response(
+            proof.text().encode(),
+            media_type="application/octet-stream",
+            headers={"content-type": "text/plain; charset=utf-8"},
+        )
+
     @get("/proof/inclusion", operation_id="getInclusionProof", sync_to_thread=True)
     def inclusion(
         self,
