@@ -17,6 +17,7 @@ from markupsafe import Markup
 from api.auth import Principal
 from api.web.i18n import HTML_LANG, LANG_NAMES, LANGS, Lang, translator
 from api.web.reads import PartyLabel
+from ledger.money import format_money
 from ledger.names import short_id
 from ledger.receipts import Receipt
 
@@ -51,12 +52,8 @@ def number(value: int | float | None) -> str:
 
 
 def money(minor: int | None, currency: str | None = "CNY") -> str:
-    """Minor units as an amount with two decimals (the ledger keeps integers only)."""
-    if minor is None:
-        return ""
-    sign = "-" if minor < 0 else ""
-    whole, cents = divmod(abs(int(minor)), 100)
-    return f"{sign}{whole:,}.{cents:02d} {currency or ''}".rstrip()
+    """Minor units as the amount a person reads, e.g. '9,800.00 CNY' (`ledger.money`)."""
+    return format_money(minor, currency)
 
 
 def size(value: int | None) -> str:
