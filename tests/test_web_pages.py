@@ -461,6 +461,11 @@ def test_regulator_dashboard_is_for_regulators(world: World) -> None:
         assert title in page
     assert page.count('role="img"') == 3
     assert '<option value="transport" selected>' in page
+    # Statistics read as money, in the payments' currency; the HHI axis stops at 10,000.
+    assert "<td>480.00 CNY</td>" in page and "Value (CNY)" in page
+    assert "minor units" not in page
+    hhi = re.search(r'<svg class="dl-chart" id="concentration".*?</svg>', page, re.S)
+    assert hhi is not None and max(axis_values(hhi.group(0))) == 10_000
     only = http.get("/regulator", params={"kind": "wash-cycle"}).text
     assert "personal-data-licence</code>" not in only and "No alert." in only
 
@@ -668,6 +673,43 @@ def test_receipt_json_cannot_close_its_script_element() -> None:
     text = str(receipt_json(receipt))
     assert "<" not in text
     assert json.loads(text)["checkpoint"] == receipt.checkpoint
+
+
+def axis_values(svg: str) -> list[float]:
+    """The y axis's tick labels of a chart, as numbers (k and M read as thousands, millions)."""
+    found = []
+    for text in re.findall(r'<text x="\d+" y="[\d.]+" text-anchor="end"[^>]*>([^<]+)</text>', svg):
+        scale = {"k": 1e3, "M": 1e6}.get(text[-1], 1.0)
+        found.append(float(text.rstrip("kM").replace(",", "")) * scale)
+    return found
+
+
+def test_charts_share_one_number_format_and_fill_their_container() -> None:
+    for peak, ticks in (
+        (9_000.0, ["0", "2,500", "5,000", "7,500", "10,000"]),
+        (3.3, ["0.00", "1.25", "2.50", "3.75", "5.00"]),
+        (230_000.0, ["0.0k", "62.5k", "125.0k", "187.5k", "250.0k"]),
+        (4e8, ["0M", "125M", "250M", "375M", "500M"]),
+    ):
+        svg = str(charts.bar_chart("c", "t", "d", ["x"], [peak]))
+        labels = re.findall(r'text-anchor="end"[^>]*>([^<]+)</text>', svg)
+        assert labels == ticks, (peak, labels)
+    hhi = str(
+        charts.line_chart(
+            "h", "t", "d", ["a", "b"], [charts.Series("s", [10_000.0, 9_999.0])], y_max=10_000
+        )
+    )
+    assert max(axis_values(hhi)) == 10_000
+    assert 'width="100%"' in hhi and re.search(r'viewBox="0 0 \d+ \d+"', hhi)
+    # Text stays readable when the chart is drawn at its narrowest (32rem, as on a 375 px phone).
+    width = int(re.search(r'viewBox="0 0 (\d+) ', hhi).group(1))  # type: ignore[union-attr]
+    sizes = {int(x) for x in re.findall(r'font-size="(\d+)"', hhi)}
+    assert min(sizes) * 512 / width >= 11
+    css = charts.__file__.rsplit("/", 1)[0] + "/static/explorer.css"
+    with open(css, encoding="utf-8") as f:
+        rule = re.search(r"\.dl-chart \{([^}]*)\}", f.read())
+    assert rule is not None and "width: 100%" in rule.group(1) and "max-width" not in rule.group(1)
+    assert "min-width: 32rem" in rule.group(1)
 
 
 def test_charts_are_described_and_escaped() -> None:

@@ -350,11 +350,11 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "reg.volume": ("Volume", "交易量"),
     "reg.volume_desc": (
-        "Value of confirmed payments per month, in minor units.",
-        "每月已确认付款总额(最小货币单位)。",
+        "Value of confirmed payments per month, in the payments' currency.",
+        "每月已确认付款总额(按付款币种)。",
     ),
     "reg.licences": ("Licences", "许可数"),
-    "reg.value": ("Value (minor units)", "金额(最小货币单位)"),
+    "reg.value": ("Value", "金额"),
     "reg.concentration": ("Concentration", "集中度"),
     "reg.concentration_desc": (
         "Herfindahl-Hirschman index of sellers' and buyers' value shares (0 to 10,000).",
