@@ -548,6 +548,39 @@ def test_unknown_things_get_a_404_page(world: World) -> None:
     assert "<h1>未找到</h1>" in http.get("/assets/x", params={"lang": "zh"}).text
 
 
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+def test_a_mistyped_path_gets_a_page_in_a_browser_and_json_elsewhere(world: World) -> None:
+    http = browser(world)
+    for path in ("/asset/" + "0" * 32, "/licence/x", "/nowhere"):
+        page = http.get(path, headers={"accept": BROWSER_ACCEPT})
+        assert page.status_code == 404, path
+        assert page.headers["content-type"].startswith("text/html"), path
+        assert "<h1>Not found</h1>" in page.text and "no page at this address" in page.text
+        assert "content-security-policy" in page.headers
+        for accept in ("application/json", "*/*", None):
+            headers = {"accept": accept} if accept else {}
+            problem = http.get(path, headers=headers)
+            assert problem.status_code == 404
+            assert problem.headers["content-type"].startswith("application/problem+json")
+            assert problem.json()["type"] == "urn:dataledger:problem:not-found"
+    # The JSON API stays JSON, even for a browser.
+    api = http.get("/v1/nowhere", headers={"accept": BROWSER_ACCEPT})
+    assert api.status_code == 404 and api.headers["content-type"].startswith("application/")
+    chinese = http.get("/asset/x", headers={"accept": BROWSER_ACCEPT, "accept-language": "zh"})
+    assert "<h1>未找到</h1>" in chinese.text
+
+
+def test_the_favicon_is_served(world: World) -> None:
+    http = browser(world)
+    icon = http.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    assert icon.content.startswith(b"<svg")
+    assert http.get("/static/favicon.svg").status_code == 200
+    assert '<link rel="icon" href="/static/favicon.svg"' in http.get("/").text
+
+
 def test_hostile_text_is_escaped(world: World) -> None:
     owner = world.party("<img src=x onerror=alert(2)>")
     hostile = "<script>alert(1)</script>"

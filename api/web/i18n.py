@@ -395,6 +395,11 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "error.400": ("Bad request", "请求有误"),
     "error.500": ("Something went wrong", "出现错误"),
     "error.home": ("Back to the catalog", "返回资产目录"),
+    "error.no_page": (
+        "There is no page at this address. Check it for a typing mistake, or start from the "
+        "catalog.",
+        "此地址没有页面。请检查是否输入有误,或从资产目录开始。",
+    ),
     "error.signin": ("Sign in", "登录"),
 }
 
