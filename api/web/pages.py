@@ -5,9 +5,9 @@ JSON API under /v1 keeps its problem details)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from litestar import MediaType, Request, Response, Router, get, post
