@@ -221,8 +221,9 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "asset.model_as_of": ("Model as of", "模型截至"),
     "asset.timeline": ("Timeline", "时间线"),
     "asset.timeline_note": (
-        "Every entry about this asset, newest first, each with its receipt.",
-        "与该资产有关的全部条目(最新在前),每条附收据。",
+        "Every entry about this asset, its usage reports among them, newest first, each with "
+        "its receipt.",
+        "与该资产有关的全部条目(含用量报告,最新在前),每条附收据。",
     ),
     "asset.open_disputes": ("Open disputes", "未决争议"),
     # party page
@@ -293,6 +294,11 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "licence.currency": ("Currency", "币种"),
     "licence.regulator_approve": ("Approve as regulator (important data)", "监管审批(重要数据)"),
     "licence.receipts": ("Entries of this licence", "此许可的条目"),
+    "licence.receipts_note": (
+        "Its request, approval, usage reports, payments and disputes, newest first, each with "
+        "its receipt.",
+        "其申请、批准、用量报告、付款与争议(最新在前),每条附收据。",
+    ),
     "licence.forbidden": (
         "A licence is visible to its buyer, its seller and regulators only.",
         "许可仅对买方、卖方和监管者可见。",

@@ -215,9 +215,11 @@ def web_route_handlers(state: WebState) -> list[ControllerRouterHandler]:
         return html(request, page, "party.html", **ctx)
 
     @get("/licences/{licence_id:str}", name="web-licence", sync_to_thread=True)
-    def licence_view(request: Request[Any, Any, Any], licence_id: PathText) -> Response[str]:
+    def licence_view(
+        request: Request[Any, Any, Any], licence_id: PathText, before: Cursor = None
+    ) -> Response[str]:
         page = page_for(ledger, request)
-        ctx = views.licence_page(ledger, page.principal, licence_id, translator(page.lang))
+        ctx = views.licence_page(ledger, page.principal, licence_id, translator(page.lang), before)
         return html(request, page, "licence.html", **ctx)
 
     @get("/log", name="web-log", sync_to_thread=True)

@@ -288,7 +288,11 @@ def party_page(
 
 
 def licence_page(
-    ledger: LedgerService, principal: Principal | None, licence_id: str, t: Translator
+    ledger: LedgerService,
+    principal: Principal | None,
+    licence_id: str,
+    t: Translator,
+    before: int | None = None,
 ) -> dict[str, Any]:
     require_id(licence_id, ASSET_ID, "licence")
     with ledger.engine.connect() as conn:
@@ -306,7 +310,9 @@ def licence_page(
         recent = reads.recent_usage(conn, licence_id, RECENT_USAGE)
         holders = catalog.rights_of(conn, found["asset_id"])
         offer = market.offer(conn, found["offer_id"])
-        indices = _licence_indices(found)
+        indices, older = reads.licence_timeline(
+            conn, _licence_indices(found), licence_id, before=before, limit=LICENCE_ENTRIES_PAGE
+        )
         head = store.latest_checkpoint(conn)
         receipts = reads.receipts_at(conn, indices, head)
         infos = reads.entry_infos(conn, indices)
@@ -331,6 +337,8 @@ def licence_page(
         "usage_rows": usage_rows,
         "recent_usage": recent,
         "receipt_indices": indices,
+        "before": before,
+        "older": older,
         "receipts": receipts,
         "infos": infos,
         "names": names,
