@@ -9,6 +9,7 @@ import json
 import re
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -19,7 +20,8 @@ from litestar.testing import TestClient
 from api.client import Submitted
 from api.web import charts
 from api.web.i18n import MESSAGES, from_accept_language, negotiate
-from api.web.render import receipt_json
+from api.web.render import receipt_json, when
+from api.witness import witness_once
 from ledger.encoding import format_rfc3339_utc
 from ledger.note import parse_vkey
 from ledger.receipts import InclusionProof, Receipt, verify_receipt
@@ -326,6 +328,51 @@ def test_licence_page_follows_the_api_visibility_and_charts_usage(world: World) 
         verify_receipt(receipt, verifier)
     assert browser(world, scene.regulator).get(path).status_code == 200
     assert browser(world, scene.owner).get(path).status_code == 200
+
+
+def test_licence_and_asset_timelines_hold_usage_reports(world: World) -> None:
+    scene = Scene(world)
+    reported = []
+    for _ in range(55):  # more than a page of the licence's entries (50)
+        stamp = format_rfc3339_utc(datetime.now(UTC))
+        usage = scene.sign(
+            scene.buyer,
+            "usage.report",
+            licence_id=scene.licence.id,
+            units=1,
+            period_start=stamp,
+            period_end=stamp,
+        )
+        reported.append(usage.receipt.index)
+    http = browser(world, scene.buyer)
+    licence = http.get(f"/licences/{scene.licence.id}").text
+    first = receipts_in(licence)
+    assert len(first) == 50 and reported[-1] in first and max(first) == reported[-1]
+    older = re.search(r'href="([^"]*before=(\d+))#entries" rel="next"', licence)
+    assert older is not None
+    rest = receipts_in(http.get(html.unescape(older.group(1))).text)
+    assert reported[0] in rest and scene.licence.receipt.index in rest  # the request, too
+    assert not set(first) & set(rest)
+    asset = browser(world).get(f"/assets/{scene.asset.id}").text
+    newest = receipts_in(asset)
+    assert reported[-1] in newest and set(reported[-20:]) == set(newest)
+    assert "usage reports among them" in asset
+
+
+def test_cosignature_times_read_as_times(world: World, tmp_path: Path) -> None:
+    witness = world.party("Witness")
+    world.grant(witness, "witness")
+    witness_once(world.client(), witness, tmp_path / "w.json")
+    page = browser(world).get("/log").text
+    line = re.search(r"<li>[^\n]*<code>[^<]+</code>, ([^<]*)</li>", page)
+    assert line is not None, page
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", line.group(1))
+
+
+def test_the_time_filter_reads_unix_seconds_and_rfc_3339() -> None:
+    assert when(1_780_000_000) == "2026-05-28 20:26:40 UTC"
+    assert when("2026-05-28T20:26:40.123456Z") == "2026-05-28 20:26:40 UTC"
+    assert when(None) == "" and when(10**30) == str(10**30)
 
 
 def test_signed_action_forms_name_the_statement_fields(world: World) -> None:
