@@ -680,7 +680,13 @@ def test_parties_that_share_a_name_are_never_told_apart_by_it(world: World) -> N
     lookalike = world.party(lookalike_name)
     honest = world.party("Honest Trader")
     asset = world.client().register_asset(impostor, **asset_fields(title="Official statistics"))
-    world.client().sign_and_submit(bureau, "asset.object", asset_id=asset.id, grounds="fake")
+    world.client().sign_and_submit(
+        bureau,
+        "asset.object",
+        asset_id=asset.id,
+        grounds="fake: these records were never collected by this owner",
+        evidence_fingerprint="f" * 64,
+    )
     ids = {
         who: pid(key)
         for who, key in [
