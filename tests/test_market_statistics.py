@@ -92,12 +92,13 @@ def test_two_currencies_are_neither_summed_nor_compared() -> None:
         .alias("currency")
     )
     stats = market_statistics(transactions, assets).to_dicts()
-    keys = [(r["category"], r["currency"], r["month"]) for r in stats]
+    keys = [(r["category"], r["month"], r["currency"]) for r in stats]
     assert keys == [
-        ("transport", "CNY", "2026-01"),
-        ("transport", "CNY", "2026-02"),
-        ("transport", "USD", "2026-01"),
+        ("transport", "2026-01", "CNY"),
+        ("transport", "2026-01", "USD"),
+        ("transport", "2026-02", "CNY"),
     ]
-    cny_jan, _, usd_jan = stats
+    cny_jan, usd_jan, cny_feb = stats
+    assert cny_feb["price_index"] == 200.0  # chained within CNY: 100 -> 200 per unit
     assert cny_jan["total_value_minor"] == 3000 and usd_jan["total_value_minor"] == 3000
     assert usd_jan["price_index"] == 100.0 and usd_jan["hhi_sellers"] == 10_000

@@ -4,8 +4,8 @@ From the contract's `transactions` and `assets` frames, per category, currency a
 in two currencies are neither summed nor compared; `currency` is the payments' ISO 4217 code):
 
 - `licences`: distinct licences with a confirmed payment in the month;
-- `total_value_minor`: the sum of those payments (summed in 128 bits: prices are up to 2^63 - 1
-  each, and a 64-bit sum of a few of them would wrap round to a negative total);
+- `total_value_minor`: the sum of those payments in `currency` (summed in 128 bits: prices are up
+  to 2^63 - 1 each, and a 64-bit sum of a few of them would wrap round to a negative total);
 - `median_unit_price`: median of price / units (licences without a quota count as one unit);
 - `price_index`: a chained index of the median unit price, 100 in the category's first month,
   then multiplied month to month by the ratio of medians (months without trades carry over);
@@ -32,7 +32,7 @@ def _hhi(frame: pl.DataFrame, party: str) -> pl.DataFrame:
 
 
 def market_statistics(transactions: pl.DataFrame, assets: pl.DataFrame) -> pl.DataFrame:
-    """One row per (category, currency, month), sorted; see the module docstring."""
+    """One row per (category, month, currency), sorted so; see the module docstring."""
     trades = (
         transactions.with_columns(pl.col("price_minor").cast(pl.Int128))
         .join(assets.select("asset_id", "category", "personal_info"), on="asset_id", how="left")
@@ -58,7 +58,7 @@ def market_statistics(transactions: pl.DataFrame, assets: pl.DataFrame) -> pl.Da
         )
         .join(_hhi(trades, "seller_id"), on=list(KEYS))
         .join(_hhi(trades, "buyer_id"), on=list(KEYS))
-        .sort(*KEYS)
+        .sort("category", "month", "currency")
     )
     index = (
         (pl.col("median_unit_price") / pl.col("median_unit_price").shift(1))
@@ -68,10 +68,10 @@ def market_statistics(transactions: pl.DataFrame, assets: pl.DataFrame) -> pl.Da
     ).over("category", "currency")
     return base.with_columns(index.round(2).alias("price_index")).select(
         "category",
-        "currency",
         "month",
         "licences",
         "total_value_minor",
+        "currency",
         "median_unit_price",
         "price_index",
         "hhi_sellers",
