@@ -12,6 +12,7 @@ from typing import Any
 from litestar import Litestar, MediaType, Request, get
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.exceptions import HTTPException
 from litestar.openapi.config import OpenAPIConfig
 from sqlalchemy import Engine
 
@@ -27,12 +28,12 @@ from api.edge import control_bytes_middleware
 from api.keyfiles import load_or_create_key
 from api.observability import Metrics, configure_json_logging, request_middleware
 from api.openapi import DocsRenderPlugin, ProblemDocumentingJsonPlugin, allow_header_middleware
-from api.problems import EXCEPTION_HANDLERS
+from api.problems import EXCEPTION_HANDLERS, http_error_handler
 from api.sequencing.client import SequencerClient
 from api.service import Appender, LedgerService
 from api.settings import Settings
 from api.web.headers import security_headers_middleware
-from api.web.pages import web_route_handlers
+from api.web.pages import unknown_path_handler, web_route_handlers
 from api.web.state import WebState
 from api.witness_client import build_witness_pusher
 from ledger.errors import StatementRejected
@@ -224,7 +225,10 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
             "ledger": Provide(lambda: ledger_service, use_cache=True, sync_to_thread=False),
             "reader": Provide(reader_from_request),
         },
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={
+            **EXCEPTION_HANDLERS,
+            HTTPException: unknown_path_handler(ledger_service, http_error_handler),
+        },
         middleware=[
             request_middleware(ledger_service.metrics),
             control_bytes_middleware,

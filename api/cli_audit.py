@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from api.cli import Context, _run_api, common_options, main, read_vkey
 from api.witness import ForkDetected, default_name, witness_once
 from ledger.bundle import verify_bundle
+from ledger.money import format_money
 from ledger.note import parse_vkey
 
 
@@ -65,12 +67,28 @@ def audit_alerts(
     _run_api(action)
 
 
+def statistics_table(rows: list[dict[str, Any]]) -> str:
+    """The statistics as a table for people: money as '9,800.00 CNY', counts grouped."""
+    header = (
+        f"{'category':<16} {'month':<8} {'licences':>8} {'value':>22} {'index':>8} "
+        f"{'HHI sell':>9} {'HHI buy':>8} {'personal':>8}"
+    )
+    body = [
+        f"{r['category']:<16} {r['month']:<8} {r['licences']:>8,} "
+        f"{format_money(r['total_value_minor'], r.get('currency')):>22} "
+        f"{r['price_index']:>8,.1f} {r['hhi_sellers']:>9,.0f} {r['hhi_buyers']:>8,.0f} "
+        f"{r['personal_share']:>8.0%}"
+        for r in rows
+    ]
+    return "\n".join([header, *body])
+
+
 @audit.command("statistics")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV instead of a table.")
 @common_options
 @click.pass_obj
 def audit_statistics(obj: Context, as_csv: bool) -> None:
-    """Per category and month: licences, value, price index, concentration, personal share."""
+    """Per category, currency and month: licences, value, price index, HHI, personal share."""
 
     def action() -> None:
         client = obj.client()
@@ -79,17 +97,7 @@ def audit_statistics(obj: Context, as_csv: bool) -> None:
             click.echo(client.get_text("/v1/audit/statistics", format="csv"), nl=False)
             return
         rows = client.get_json("/v1/audit/statistics")["statistics"]
-        header = (
-            f"{'category':<16} {'month':<8} {'licences':>8} {'value':>14} {'index':>8} "
-            f"{'HHI sell':>9} {'HHI buy':>8} {'personal':>8}"
-        )
-        body = [
-            f"{r['category']:<16} {r['month']:<8} {r['licences']:>8} {r['total_value_minor']:>14} "
-            f"{r['price_index']:>8.1f} {r['hhi_sellers']:>9.0f} {r['hhi_buyers']:>8.0f} "
-            f"{r['personal_share']:>8.0%}"
-            for r in rows
-        ]
-        obj.emit({"statistics": rows}, "\n".join([header, *body]))
+        obj.emit({"statistics": rows}, statistics_table(rows))
 
     _run_api(action)
 

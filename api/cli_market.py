@@ -27,6 +27,7 @@ from ledger import keys
 from ledger.checkpoint import open_checkpoint
 from ledger.encoding import format_rfc3339_utc, parse_rfc3339_utc
 from ledger.errors import EncodingError, LedgerError
+from ledger.money import format_money
 from ledger.note import format_vkey, parse_vkey
 from ledger.state import KeyRecord
 from ledger.statements import Action, LawfulBasis
@@ -59,28 +60,25 @@ def _currency(code: str) -> str:
     return code
 
 
-def _minor(amount: str, option: str) -> int:
-    """`minor_units` (exact, at most 2 decimals), naming the option on error."""
+def _minor(amount: str, option: str, currency: str | None = None) -> int:
+    """`minor_units` (exact, at most the currency's decimals), naming the option on error."""
     try:
-        return registry.minor_units(amount)
+        return registry.minor_units(amount, currency)
     except click.BadParameter as exc:
         exc.param_hint = option
         raise
 
 
 def _money(amount: str, currency: str, option: str) -> dict[str, Any]:
-    return {"amount_minor": _minor(amount, option), "currency": _currency(currency)}
+    return {"amount_minor": _minor(amount, option, _currency(currency)), "currency": currency}
 
 
 def show_money(minor: int | None, currency: str | None = None) -> str:
-    """125000, 'CNY' -> '1250.00 CNY' (the inverse of `minor_units`)."""
-    if minor is None:
-        return "-"
-    whole, cents = divmod(minor, 100)
-    return f"{whole}.{cents:02d}" + (f" {currency}" if currency else "")
+    """125000, 'CNY' -> '1,250.00 CNY' (`ledger.money.format_money`; '-' for none)."""
+    return "-" if minor is None else format_money(minor, currency)
 
 
-def parse_tiers(spec: str) -> list[dict[str, Any]]:
+def parse_tiers(spec: str, currency: str | None = None) -> list[dict[str, Any]]:
     """'1000:0.50,10000:0.40,:0.30' -> tiers; an empty bound is the open last tier."""
     tiers: list[dict[str, Any]] = []
     for part in spec.split(","):
@@ -93,7 +91,10 @@ def parse_tiers(spec: str) -> list[dict[str, Any]]:
                 param_hint="--tiers",
             )
         tiers.append(
-            {"up_to": int(bound) if bound else None, "unit_price_minor": _minor(price, "--tiers")}
+            {
+                "up_to": int(bound) if bound else None,
+                "unit_price_minor": _minor(price, "--tiers", currency),
+            }
         )
     return tiers
 
@@ -112,11 +113,11 @@ def _pricing_text(pricing: dict[str, Any]) -> str:
     currency = pricing.get("currency", "CNY")
     text = f"{pricing['model']}: fixed fee {show_money(pricing.get('fixed_minor', 0), currency)}"
     if pricing["model"] == "per_unit":
-        text += f" + {show_money(pricing.get('unit_price_minor'))} per unit"
+        text += f" + {show_money(pricing.get('unit_price_minor'), currency)} per unit"
     elif pricing["model"] == "tiered":
         tiers = [
             f"{'up to ' + str(t['up_to']) if t['up_to'] is not None else 'beyond'}: "
-            f"{show_money(t['unit_price_minor'])}"
+            f"{show_money(t['unit_price_minor'], currency)}"
             for t in pricing.get("tiers", [])
         ]
         text += " + per unit " + ", ".join(tiers)
@@ -190,12 +191,12 @@ def offer_publish(
     pricing: dict[str, Any] = {
         "model": "fixed",
         "currency": _currency(currency),
-        "fixed_minor": _minor(price, "--price"),
+        "fixed_minor": _minor(price, "--price", currency),
     }
     if per_unit is not None:
-        pricing.update(model="per_unit", unit_price_minor=_minor(per_unit, "--per-unit"))
+        pricing.update(model="per_unit", unit_price_minor=_minor(per_unit, "--per-unit", currency))
     elif tiers is not None:
-        pricing.update(model="tiered", tiers=parse_tiers(tiers))
+        pricing.update(model="tiered", tiers=parse_tiers(tiers, currency))
     policy: dict[str, Any] = {
         "actions": list(dict.fromkeys(actions)),
         "purposes": list(dict.fromkeys(purposes)),
@@ -363,9 +364,9 @@ def licence_request(
 @click.pass_obj
 def licence_approve(obj: Context, licence_id: str, price: str, currency: str | None) -> None:
     """Approve a requested licence at an agreed price (the seller); its term starts now."""
-    amount = _minor(price, "--price")
     if currency is not None:
         _currency(currency)
+    _minor(price, "--price", currency)  # refused before anything is sent
 
     def action() -> None:
         key = obj.signing_key()
@@ -375,6 +376,7 @@ def licence_approve(obj: Context, licence_id: str, price: str, currency: str | N
                 client.login(key)
                 found = client.licence(licence_id)
                 code = str(client.offer(found["offer_id"])["policy"]["pricing"]["currency"])
+            amount = _minor(price, "--price", code)  # in the currency's own decimals
             done = registry.submit(
                 client,
                 key,
@@ -662,9 +664,9 @@ def payment_record(
     obj: Context, licence_id: str, amount: str, currency: str | None, reference: str
 ) -> None:
     """Record a payment against LICENCE_ID (the licensee); prints the payment id."""
-    minor = _minor(amount, "--amount")
     if currency is not None:
         _currency(currency)
+    _minor(amount, "--amount", currency)  # refused before anything is sent
 
     def action() -> None:
         key = obj.signing_key()
@@ -673,6 +675,7 @@ def payment_record(
             if code is None:
                 client.login(key)
                 code = client.licence(licence_id).get("price_currency") or "CNY"
+            minor = _minor(amount, "--amount", code)  # in the currency's own decimals
             done = registry.submit(
                 client,
                 key,
@@ -1128,8 +1131,9 @@ def valuation_quote(
         )
         obj.emit(
             quote,
-            f"{quote['price_minor'] / 100:.2f} {quote['currency']} "
-            f"(90% interval {quote['low_minor'] / 100:.2f} .. {quote['high_minor'] / 100:.2f}); "
+            f"{show_money(quote['price_minor'], quote['currency'])} (90% interval "
+            f"{show_money(quote['low_minor'], quote['currency'])} .. "
+            f"{show_money(quote['high_minor'], quote['currency'])}); "
             f"{weights}; {quote['n_comparables']} comparables\n{quote['explanation']}\n"
             f"recorded at entry {quote['receipt']['index']}",
         )

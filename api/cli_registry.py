@@ -8,7 +8,6 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from ledger import keys
 from ledger.encoding import b64encode
 from ledger.entries import Entry
 from ledger.errors import LedgerError, VerificationError
+from ledger.money import parse_money
 from ledger.names import party_label
 from ledger.receipts import Receipt
 from ledger.statements import SchemaField
@@ -73,19 +73,13 @@ def record_count(digest: FileDigest, records: int | None, path: Path) -> int:
     return digest.lines
 
 
-def minor_units(amount: str) -> int:
-    """'1250.00' -> 125000, exactly; refuses more than 2 decimal places and negatives."""
+def minor_units(amount: str, currency: str | None = None) -> int:
+    """'1250.00' -> 125000, exactly (`ledger.money.parse_money`): refuses more decimals than the
+    currency's minor unit has (2 for CNY, 0 for JPY) and negatives."""
     try:
-        value = Decimal(amount.strip())
-    except InvalidOperation:
-        raise click.BadParameter(f"{amount!r} is not a decimal amount") from None
-    if not value.is_finite() or value.is_signed():
-        raise click.BadParameter(f"{amount!r} must be a non-negative amount")
-    _, digits, exponent = value.as_tuple()
-    assert isinstance(exponent, int)
-    if exponent < -2:
-        raise click.BadParameter(f"{amount!r} has more than 2 decimal places")
-    minor = int("".join(map(str, digits)) or "0") * int(10 ** (exponent + 2))
+        minor = parse_money(amount, currency)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
     if minor > MAX_MINOR:
         raise click.BadParameter(f"{amount!r} is too large")
     return minor
@@ -404,7 +398,7 @@ def asset_register(
         if not re.fullmatch(r"[A-Z]{3}", currency):
             raise click.BadParameter("an ISO 4217 code such as CNY", param_hint="--currency")
         try:
-            amount = minor_units(declared_cost)
+            amount = minor_units(declared_cost, currency)
         except click.BadParameter as exc:
             exc.param_hint = "--declared-cost"
             raise

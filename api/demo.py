@@ -47,6 +47,7 @@ from ledger.cosignature import verify_cosignature
 from ledger.encoding import b64decode, format_rfc3339_utc, parse_rfc3339_utc
 from ledger.entries import decode_entry
 from ledger.errors import LedgerError
+from ledger.money import format_money
 from ledger.note import NoteVerifier, parse_note, parse_vkey
 from ledger.receipts import Receipt, verify_receipt
 
@@ -1071,8 +1072,7 @@ def policy(
 
 
 def show_money(minor: int) -> str:
-    whole, cents = divmod(minor, 100)
-    return f"{whole:,}.{cents:02d} {CURRENCY}"
+    return format_money(minor, CURRENCY)
 
 
 def describe_policy(terms: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from statistics import median
 
 from ledger.encoding import parse_rfc3339_utc
+from ledger.money import format_money
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Trade:
     units: int | None  # the licence's quota; None = unlimited
     index: int  # the payment.confirm entry
     licence_index: int  # the licence.request entry
+    currency: str = "CNY"  # the payment's; prices are compared within one currency only
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class Quote:
     low_minor: int
     high_minor: int
     index: int
+    currency: str = "CNY"
 
 
 @dataclass(frozen=True)
@@ -149,12 +152,15 @@ def wash_cycles(trades: Sequence[Trade]) -> list[Alert]:
 
 def _cycle_alert(parties: list[str], involved: list[Trade]) -> Alert:
     path = " → ".join(p[:8] for p in [*parties, parties[0]])
-    total = sum(t.price_minor for t in involved)
+    totals: dict[str, int] = defaultdict(int)
+    for t in involved:
+        totals[t.currency] += t.price_minor
+    worth = " + ".join(format_money(v, c) for c, v in sorted(totals.items()))
     return Alert(
         kind="wash-cycle",
         severity="high",
         reason=(
-            f"circular trading {path}: {len(involved)} transactions worth {total} minor units "
+            f"circular trading {path}: {len(involved)} transactions worth {worth} "
             "between the same parties"
         ),
         evidence=tuple(t.index for t in involved),
@@ -178,21 +184,22 @@ def related_party_inflated(
     pairs = {frozenset(p) for p in related}
     directions = {(t.seller_id, t.buyer_id) for t in trades}
     pairs |= {frozenset(d) for d in directions if (d[1], d[0]) in directions}
-    by_category: dict[str, list[float]] = defaultdict(list)
-    for t in trades:
-        by_category[t.category].append(_unit_price(t))
+    by_category: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for t in trades:  # medians within one currency: prices in two are not comparable
+        by_category[(t.category, t.currency)].append(_unit_price(t))
     medians = {c: median(v) for c, v in by_category.items()}
     alerts = []
     for t in trades:
-        typical = medians[t.category]
+        typical = medians[(t.category, t.currency)]
         if frozenset((t.seller_id, t.buyer_id)) in pairs and _unit_price(t) > factor * typical:
             alerts.append(
                 Alert(
                     kind="related-party-inflated",
                     severity="high",
                     reason=(
-                        f"related parties traded at {_unit_price(t):.0f} per unit, "
-                        f"{_unit_price(t) / typical:.1f}x the {t.category} median of {typical:.0f}"
+                        f"related parties traded at {format_money(_unit_price(t), t.currency)} "
+                        f"per unit, {_unit_price(t) / typical:.1f}x the {t.category} median of "
+                        f"{format_money(typical, t.currency)}"
                     ),
                     evidence=(t.licence_index, t.index),
                     asset_id=t.asset_id,
@@ -458,7 +465,11 @@ def price_outside_interval(trades: Sequence[Trade], quotes: Sequence[Quote]) -> 
         by_asset[q.asset_id].append(q)
     alerts = []
     for t in trades:
-        before = [q for q in by_asset.get(t.asset_id, []) if q.index < t.index]
+        before = [
+            q
+            for q in by_asset.get(t.asset_id, [])
+            if q.index < t.index and q.currency == t.currency
+        ]
         if not before:
             continue
         q = before[-1]
@@ -469,8 +480,9 @@ def price_outside_interval(trades: Sequence[Trade], quotes: Sequence[Quote]) -> 
                     kind="price-outside-interval",
                     severity="warning",
                     reason=(
-                        f"agreed {t.price_minor}, {side} the 90% interval "
-                        f"[{q.low_minor}, {q.high_minor}] of the quote at entry {q.index}"
+                        f"agreed {format_money(t.price_minor, t.currency)}, {side} the 90% "
+                        f"interval {format_money(q.low_minor, q.currency)} .. "
+                        f"{format_money(q.high_minor, q.currency)} of the quote at entry {q.index}"
                     ),
                     evidence=(q.index, t.licence_index, t.index),
                     asset_id=t.asset_id,

@@ -52,6 +52,11 @@ class TestWashCycles:
         )
 
 
+def test_wash_cycle_reasons_say_what_money_went_round() -> None:
+    found = al.wash_cycles([trade(1, "A", "B", price=980_000), trade(2, "B", "A", price=20_000)])
+    assert "worth 10,000.00 CNY" in found[0].reason and "minor units" not in found[0].reason
+
+
 class TestRelatedPartyInflated:
     def market(self, inflated: int) -> list[al.Trade]:
         return [trade(i, "S", f"B{i}", price=1000) for i in range(8)] + [
@@ -61,6 +66,9 @@ class TestRelatedPartyInflated:
     def test_related_and_inflated(self) -> None:
         found = al.related_party_inflated(self.market(10_000), [("Y", "X")])
         assert [a.licence_id for a in found] == ["l9"] and "10.0x" in found[0].reason
+        # 10,000 minor units for 10 units; the median 1,000 for 10
+        assert "at 10.00 CNY per unit" in found[0].reason
+        assert "transport median of 1.00 CNY" in found[0].reason
 
     def test_related_at_a_normal_price_is_not(self) -> None:
         assert al.related_party_inflated(self.market(1200), [("Y", "X")]) == []
@@ -126,6 +134,18 @@ class TestPriceOutsideInterval:
         )
         assert al.price_outside_interval([trade(1, "S", "B", price=1100)], [quote]) == []
         assert al.price_outside_interval([trade(1, "S", "B", price=2000)], []) == []
+
+    def test_the_reason_reads_as_money(self) -> None:
+        quote = al.Quote("a1", at(-1), 10, 38_000, 36_812, 40_826, 90)
+        (found,) = al.price_outside_interval([trade(1, "S", "B", price=980_000)], [quote])
+        assert found.reason == (
+            "agreed 9,800.00 CNY, above the 90% interval 368.12 CNY .. 408.26 CNY "
+            "of the quote at entry 90"
+        )
+
+    def test_a_quote_in_another_currency_does_not_judge_the_deal(self) -> None:
+        quote = al.Quote("a1", at(-1), 10, 1000, 800, 1200, 90, currency="USD")
+        assert al.price_outside_interval([trade(1, "S", "B", price=2000)], [quote]) == []
 
 
 def test_alerts_through_the_api(world: World) -> None:

@@ -228,6 +228,7 @@ def test_statistics_endpoint_json_and_csv(world: World) -> None:
     rows = reg.get_json("/v1/audit/statistics")["statistics"]
     assert len(rows) == 1 and rows[0]["licences"] == 1 and rows[0]["total_value_minor"] == 15_000
     assert rows[0]["price_index"] == 100.0 and rows[0]["hhi_sellers"] == 10_000
+    assert rows[0]["currency"] == "CNY"
     csv = reg.get_text("/v1/audit/statistics", format="csv")
     assert csv.splitlines()[0].startswith("category,month,licences,total_value_minor")
     with pytest.raises(ApiError) as denied:

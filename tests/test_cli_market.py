@@ -217,6 +217,7 @@ def test_tiers_refuse_nonsense(spec: str) -> None:
 
 
 def test_show_money_inverts_minor_units() -> None:
-    assert show_money(125_050, "CNY") == "1250.50 CNY"
+    assert show_money(125_050, "CNY") == "1,250.50 CNY"
+    assert show_money(125_050, "JPY") == "125,050 JPY"
     assert show_money(5) == "0.05"
     assert show_money(None) == "-"

@@ -81,3 +81,24 @@ def test_totals_of_huge_prices_do_not_wrap_round() -> None:
     january = stats.filter(pl.col("month") == "2026-01").row(0, named=True)
     assert january["total_value_minor"] == 3 * top
     assert all(v > 0 for v in stats["total_value_minor"].to_list())
+
+
+def test_two_currencies_are_neither_summed_nor_compared() -> None:
+    transactions, assets = frames()
+    transactions = transactions.with_columns(
+        pl.when(pl.col("transaction_id") == "t2")
+        .then(pl.lit("USD"))
+        .otherwise(pl.col("currency"))
+        .alias("currency")
+    )
+    stats = market_statistics(transactions, assets).to_dicts()
+    keys = [(r["category"], r["month"], r["currency"]) for r in stats]
+    assert keys == [
+        ("transport", "2026-01", "CNY"),
+        ("transport", "2026-01", "USD"),
+        ("transport", "2026-02", "CNY"),
+    ]
+    cny_jan, usd_jan, cny_feb = stats
+    assert cny_feb["price_index"] == 200.0  # chained within CNY: 100 -> 200 per unit
+    assert cny_jan["total_value_minor"] == 3000 and usd_jan["total_value_minor"] == 3000
+    assert usd_jan["price_index"] == 100.0 and usd_jan["hhi_sellers"] == 10_000

@@ -9,6 +9,7 @@ import json
 import re
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -19,7 +20,8 @@ from litestar.testing import TestClient
 from api.client import Submitted
 from api.web import charts
 from api.web.i18n import MESSAGES, from_accept_language, negotiate
-from api.web.render import receipt_json
+from api.web.render import receipt_json, when
+from api.witness import witness_once
 from ledger.encoding import format_rfc3339_utc
 from ledger.note import parse_vkey
 from ledger.receipts import InclusionProof, Receipt, verify_receipt
@@ -328,6 +330,51 @@ def test_licence_page_follows_the_api_visibility_and_charts_usage(world: World) 
     assert browser(world, scene.owner).get(path).status_code == 200
 
 
+def test_licence_and_asset_timelines_hold_usage_reports(world: World) -> None:
+    scene = Scene(world)
+    reported = []
+    for _ in range(55):  # more than a page of the licence's entries (50)
+        stamp = format_rfc3339_utc(datetime.now(UTC))
+        usage = scene.sign(
+            scene.buyer,
+            "usage.report",
+            licence_id=scene.licence.id,
+            units=1,
+            period_start=stamp,
+            period_end=stamp,
+        )
+        reported.append(usage.receipt.index)
+    http = browser(world, scene.buyer)
+    licence = http.get(f"/licences/{scene.licence.id}").text
+    first = receipts_in(licence)
+    assert len(first) == 50 and reported[-1] in first and max(first) == reported[-1]
+    older = re.search(r'href="([^"]*before=(\d+))#entries" rel="next"', licence)
+    assert older is not None
+    rest = receipts_in(http.get(html.unescape(older.group(1))).text)
+    assert reported[0] in rest and scene.licence.receipt.index in rest  # the request, too
+    assert not set(first) & set(rest)
+    asset = browser(world).get(f"/assets/{scene.asset.id}").text
+    newest = receipts_in(asset)
+    assert reported[-1] in newest and set(reported[-20:]) == set(newest)
+    assert "usage reports among them" in asset
+
+
+def test_cosignature_times_read_as_times(world: World, tmp_path: Path) -> None:
+    witness = world.party("Witness")
+    world.grant(witness, "witness")
+    witness_once(world.client(), witness, tmp_path / "w.json")
+    page = browser(world).get("/log").text
+    line = re.search(r"<li>[^\n]*<code>[^<]+</code>, ([^<]*)</li>", page)
+    assert line is not None, page
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", line.group(1))
+
+
+def test_the_time_filter_reads_unix_seconds_and_rfc_3339() -> None:
+    assert when(1_780_000_000) == "2026-05-28 20:26:40 UTC"
+    assert when("2026-05-28T20:26:40.123456Z") == "2026-05-28 20:26:40 UTC"
+    assert when(None) == "" and when(10**30) == str(10**30)
+
+
 def test_signed_action_forms_name_the_statement_fields(world: World) -> None:
     scene = Scene(world)
     fresh = world.client().register_asset(scene.owner, **asset_fields())
@@ -461,6 +508,11 @@ def test_regulator_dashboard_is_for_regulators(world: World) -> None:
         assert title in page
     assert page.count('role="img"') == 3
     assert '<option value="transport" selected>' in page
+    # Statistics read as money, in the payments' currency; the HHI axis stops at 10,000.
+    assert "<td>480.00 CNY</td>" in page and "Value (CNY)" in page
+    assert "minor units" not in page
+    hhi = re.search(r'<svg class="dl-chart" id="concentration".*?</svg>', page, re.S)
+    assert hhi is not None and max(axis_values(hhi.group(0))) == 10_000
     only = http.get("/regulator", params={"kind": "wash-cycle"}).text
     assert "personal-data-licence</code>" not in only and "No alert." in only
 
@@ -541,6 +593,39 @@ def test_unknown_things_get_a_404_page(world: World) -> None:
         assert "text/html" in response.headers["content-type"]
         assert "<h1>Not found</h1>" in response.text
     assert "<h1>未找到</h1>" in http.get("/assets/x", params={"lang": "zh"}).text
+
+
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+def test_a_mistyped_path_gets_a_page_in_a_browser_and_json_elsewhere(world: World) -> None:
+    http = browser(world)
+    for path in ("/asset/" + "0" * 32, "/licence/x", "/nowhere"):
+        page = http.get(path, headers={"accept": BROWSER_ACCEPT})
+        assert page.status_code == 404, path
+        assert page.headers["content-type"].startswith("text/html"), path
+        assert "<h1>Not found</h1>" in page.text and "no page at this address" in page.text
+        assert "content-security-policy" in page.headers
+        for accept in ("application/json", "*/*", None):
+            headers = {"accept": accept} if accept else {}
+            problem = http.get(path, headers=headers)
+            assert problem.status_code == 404
+            assert problem.headers["content-type"].startswith("application/problem+json")
+            assert problem.json()["type"] == "urn:dataledger:problem:not-found"
+    # The JSON API stays JSON, even for a browser.
+    api = http.get("/v1/nowhere", headers={"accept": BROWSER_ACCEPT})
+    assert api.status_code == 404 and api.headers["content-type"].startswith("application/")
+    chinese = http.get("/asset/x", headers={"accept": BROWSER_ACCEPT, "accept-language": "zh"})
+    assert "<h1>未找到</h1>" in chinese.text
+
+
+def test_the_favicon_is_served(world: World) -> None:
+    http = browser(world)
+    icon = http.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    assert icon.content.startswith(b"<svg")
+    assert http.get("/static/favicon.svg").status_code == 200
+    assert '<link rel="icon" href="/static/favicon.svg"' in http.get("/").text
 
 
 def test_hostile_text_is_escaped(world: World) -> None:
@@ -674,6 +759,43 @@ def test_receipt_json_cannot_close_its_script_element() -> None:
     text = str(receipt_json(receipt))
     assert "<" not in text
     assert json.loads(text)["checkpoint"] == receipt.checkpoint
+
+
+def axis_values(svg: str) -> list[float]:
+    """The y axis's tick labels of a chart, as numbers (k and M read as thousands, millions)."""
+    found = []
+    for text in re.findall(r'<text x="\d+" y="[\d.]+" text-anchor="end"[^>]*>([^<]+)</text>', svg):
+        scale = {"k": 1e3, "M": 1e6}.get(text[-1], 1.0)
+        found.append(float(text.rstrip("kM").replace(",", "")) * scale)
+    return found
+
+
+def test_charts_share_one_number_format_and_fill_their_container() -> None:
+    for peak, ticks in (
+        (9_000.0, ["0", "2,500", "5,000", "7,500", "10,000"]),
+        (3.3, ["0.00", "1.25", "2.50", "3.75", "5.00"]),
+        (230_000.0, ["0.0k", "62.5k", "125.0k", "187.5k", "250.0k"]),
+        (4e8, ["0M", "125M", "250M", "375M", "500M"]),
+    ):
+        svg = str(charts.bar_chart("c", "t", "d", ["x"], [peak]))
+        labels = re.findall(r'text-anchor="end"[^>]*>([^<]+)</text>', svg)
+        assert labels == ticks, (peak, labels)
+    hhi = str(
+        charts.line_chart(
+            "h", "t", "d", ["a", "b"], [charts.Series("s", [10_000.0, 9_999.0])], y_max=10_000
+        )
+    )
+    assert max(axis_values(hhi)) == 10_000
+    assert 'width="100%"' in hhi and re.search(r'viewBox="0 0 \d+ \d+"', hhi)
+    # Text stays readable when the chart is drawn at its narrowest (32rem, as on a 375 px phone).
+    width = int(re.search(r'viewBox="0 0 (\d+) ', hhi).group(1))  # type: ignore[union-attr]
+    sizes = {int(x) for x in re.findall(r'font-size="(\d+)"', hhi)}
+    assert min(sizes) * 512 / width >= 11
+    css = charts.__file__.rsplit("/", 1)[0] + "/static/explorer.css"
+    with open(css, encoding="utf-8") as f:
+        rule = re.search(r"\.dl-chart \{([^}]*)\}", f.read())
+    assert rule is not None and "width: 100%" in rule.group(1) and "max-width" not in rule.group(1)
+    assert "min-width: 32rem" in rule.group(1)
 
 
 def test_charts_are_described_and_escaped() -> None:

@@ -1,10 +1,11 @@
-"""Market statistics for policy, per category and month (pure polars).
+"""Market statistics for policy, per category, currency and month (pure polars).
 
-From the contract's `transactions` and `assets` frames:
+From the contract's `transactions` and `assets` frames, per category, currency and month (prices
+in two currencies are neither summed nor compared; `currency` is the payments' ISO 4217 code):
 
 - `licences`: distinct licences with a confirmed payment in the month;
-- `total_value_minor`: the sum of those payments (summed in 128 bits: prices are up to 2^63 - 1
-  each, and a 64-bit sum of a few of them would wrap round to a negative total);
+- `total_value_minor`: the sum of those payments in `currency` (summed in 128 bits: prices are up
+  to 2^63 - 1 each, and a 64-bit sum of a few of them would wrap round to a negative total);
 - `median_unit_price`: median of price / units (licences without a quota count as one unit);
 - `price_index`: a chained index of the median unit price, 100 in the category's first month,
   then multiplied month to month by the ratio of medians (months without trades carry over);
@@ -17,11 +18,12 @@ from __future__ import annotations
 import polars as pl
 
 PERSONAL = ("personal", "sensitive_personal")
+KEYS = ("category", "currency", "month")
 
 
 def _hhi(frame: pl.DataFrame, party: str) -> pl.DataFrame:
-    shares = frame.group_by("category", "month", party).agg(pl.col("price_minor").sum().alias("v"))
-    return shares.group_by("category", "month").agg(
+    shares = frame.group_by(*KEYS, party).agg(pl.col("price_minor").sum().alias("v"))
+    return shares.group_by(*KEYS).agg(
         ((pl.col("v") / pl.col("v").sum()) ** 2 * 10_000)
         .sum()
         .round(1)
@@ -30,7 +32,7 @@ def _hhi(frame: pl.DataFrame, party: str) -> pl.DataFrame:
 
 
 def market_statistics(transactions: pl.DataFrame, assets: pl.DataFrame) -> pl.DataFrame:
-    """One row per (category, month), sorted; see the module docstring for the columns."""
+    """One row per (category, month, currency), sorted so; see the module docstring."""
     trades = (
         transactions.with_columns(pl.col("price_minor").cast(pl.Int128))
         .join(assets.select("asset_id", "category", "personal_info"), on="asset_id", how="left")
@@ -44,7 +46,7 @@ def market_statistics(transactions: pl.DataFrame, assets: pl.DataFrame) -> pl.Da
         )
     )
     base = (
-        trades.group_by("category", "month")
+        trades.group_by(*KEYS)
         .agg(
             pl.col("licence_id").n_unique().alias("licences"),
             pl.col("price_minor").sum().alias("total_value_minor"),
@@ -54,21 +56,22 @@ def market_statistics(transactions: pl.DataFrame, assets: pl.DataFrame) -> pl.Da
                 / pl.col("licence_id").n_unique()
             ).alias("personal_share"),
         )
-        .join(_hhi(trades, "seller_id"), on=["category", "month"])
-        .join(_hhi(trades, "buyer_id"), on=["category", "month"])
-        .sort("category", "month")
+        .join(_hhi(trades, "seller_id"), on=list(KEYS))
+        .join(_hhi(trades, "buyer_id"), on=list(KEYS))
+        .sort("category", "month", "currency")
     )
     index = (
         (pl.col("median_unit_price") / pl.col("median_unit_price").shift(1))
         .fill_null(1.0)
         .cum_prod()
         * 100
-    ).over("category")
+    ).over("category", "currency")
     return base.with_columns(index.round(2).alias("price_index")).select(
         "category",
         "month",
         "licences",
         "total_value_minor",
+        "currency",
         "median_unit_price",
         "price_index",
         "hhi_sellers",

@@ -140,7 +140,7 @@ class AuditController(Controller):
         reader: Reader,
         format: Annotated[Literal["json", "csv"], QueryParameter()] = "json",
     ) -> Response[Any]:
-        """Per category and month: licences, value, chained price index, HHI, personal share."""
+        """Per category, currency and month: licences, value, price index, HHI, personal share."""
         require_regulator(reader)
         table = ledger.market_statistics()
         if format == "csv":

@@ -221,8 +221,9 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "asset.model_as_of": ("Model as of", "模型截至"),
     "asset.timeline": ("Timeline", "时间线"),
     "asset.timeline_note": (
-        "Every entry about this asset, newest first, each with its receipt.",
-        "与该资产有关的全部条目(最新在前),每条附收据。",
+        "Every entry about this asset, its usage reports among them, newest first, each with "
+        "its receipt.",
+        "与该资产有关的全部条目(含用量报告,最新在前),每条附收据。",
     ),
     "asset.open_disputes": ("Open disputes", "未决争议"),
     # party page
@@ -293,6 +294,11 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "licence.currency": ("Currency", "币种"),
     "licence.regulator_approve": ("Approve as regulator (important data)", "监管审批(重要数据)"),
     "licence.receipts": ("Entries of this licence", "此许可的条目"),
+    "licence.receipts_note": (
+        "Its request, approval, usage reports, payments and disputes, newest first, each with "
+        "its receipt.",
+        "其申请、批准、用量报告、付款与争议(最新在前),每条附收据。",
+    ),
     "licence.forbidden": (
         "A licence is visible to its buyer, its seller and regulators only.",
         "许可仅对买方、卖方和监管者可见。",
@@ -350,11 +356,11 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "reg.volume": ("Volume", "交易量"),
     "reg.volume_desc": (
-        "Value of confirmed payments per month, in minor units.",
-        "每月已确认付款总额(最小货币单位)。",
+        "Value of confirmed payments per month, in the payments' currency.",
+        "每月已确认付款总额(按付款币种)。",
     ),
     "reg.licences": ("Licences", "许可数"),
-    "reg.value": ("Value (minor units)", "金额(最小货币单位)"),
+    "reg.value": ("Value", "金额"),
     "reg.concentration": ("Concentration", "集中度"),
     "reg.concentration_desc": (
         "Herfindahl-Hirschman index of sellers' and buyers' value shares (0 to 10,000).",
@@ -395,6 +401,11 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "error.400": ("Bad request", "请求有误"),
     "error.500": ("Something went wrong", "出现错误"),
     "error.home": ("Back to the catalog", "返回资产目录"),
+    "error.no_page": (
+        "There is no page at this address. Check it for a typing mistake, or start from the "
+        "catalog.",
+        "此地址没有页面。请检查是否输入有误,或从资产目录开始。",
+    ),
     "error.signin": ("Sign in", "登录"),
 }
 

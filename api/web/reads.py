@@ -154,20 +154,51 @@ def asset_titles(conn: Connection, asset_ids: list[str]) -> dict[str, str]:
     return _lookup(conn, assets.c.asset_id, assets.c.title, {a for a in asset_ids if a})
 
 
-def asset_timeline(
-    conn: Connection, asset_id: str, *, before: int | None, limit: int
-) -> tuple[list[int], int | None]:
-    """A page of the entries about an asset, newest first: (indices, cursor for older ones)."""
-    query = select(asset_entries.c.entry_index).where(asset_entries.c.asset_id == asset_id)
+def _newest(
+    conn: Connection, column: Column[Any], where: Any, before: int | None, limit: int
+) -> list[int]:
+    query = select(column).where(where)
     if before is not None:
-        query = query.where(asset_entries.c.entry_index < before)
-    rows = [
-        int(r[0])
-        for r in conn.execute(query.order_by(asset_entries.c.entry_index.desc()).limit(limit + 1))
-    ]
+        query = query.where(column < before)
+    return [int(r[0]) for r in conn.execute(query.order_by(column.desc()).limit(limit))]
+
+
+def _page(found: list[int], limit: int) -> tuple[list[int], int | None]:
+    """Newest first, at most `limit`, and the cursor for older ones (None: no more)."""
+    rows = sorted(set(found), reverse=True)
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (rows[-1] if more and rows else None)
+
+
+def asset_timeline(
+    conn: Connection, asset_id: str, *, before: int | None, limit: int
+) -> tuple[list[int], int | None]:
+    """A page of the entries about an asset, its licences' usage reports among them, newest
+    first: (indices, cursor for older ones)."""
+    touched = _newest(
+        conn, asset_entries.c.entry_index, asset_entries.c.asset_id == asset_id, before, limit + 1
+    )
+    used = _newest(
+        conn, usage_reports.c.entry_index, usage_reports.c.asset_id == asset_id, before, limit + 1
+    )
+    return _page(touched + used, limit)
+
+
+def licence_timeline(
+    conn: Connection, own: list[int], licence_id: str, *, before: int | None, limit: int
+) -> tuple[list[int], int | None]:
+    """A page of a licence's entries: `own` (its request, approval, payments, disputes: a
+    handful) and its usage reports (any number), newest first, with the cursor for older."""
+    mine = [i for i in own if before is None or i < before]
+    used = _newest(
+        conn,
+        usage_reports.c.entry_index,
+        usage_reports.c.licence_id == licence_id,
+        before,
+        limit + 1,
+    )
+    return _page(mine + used, limit)
 
 
 def recent_usage(conn: Connection, licence_id: str, limit: int) -> list[dict[str, Any]]:

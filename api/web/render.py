@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -17,6 +18,8 @@ from markupsafe import Markup
 from api.auth import Principal
 from api.web.i18n import HTML_LANG, LANG_NAMES, LANGS, Lang, translator
 from api.web.reads import PartyLabel
+from ledger.encoding import format_rfc3339_utc
+from ledger.money import format_money
 from ledger.names import short_id
 from ledger.receipts import Receipt
 
@@ -51,12 +54,8 @@ def number(value: int | float | None) -> str:
 
 
 def money(minor: int | None, currency: str | None = "CNY") -> str:
-    """Minor units as an amount with two decimals (the ledger keeps integers only)."""
-    if minor is None:
-        return ""
-    sign = "-" if minor < 0 else ""
-    whole, cents = divmod(abs(int(minor)), 100)
-    return f"{sign}{whole:,}.{cents:02d} {currency or ''}".rstrip()
+    """Minor units as the amount a person reads, e.g. '9,800.00 CNY' (`ledger.money`)."""
+    return format_money(minor, currency)
 
 
 def size(value: int | None) -> str:
@@ -70,10 +69,16 @@ def size(value: int | None) -> str:
     return str(value)  # pragma: no cover
 
 
-def when(value: str | None) -> str:
-    """An RFC 3339 UTC time, shortened to the second for reading."""
-    if not value:
+def when(value: str | int | None) -> str:
+    """An RFC 3339 UTC time, or Unix seconds (a cosignature's timestamp), as
+    '2026-06-01 12:00:00 UTC'."""
+    if value is None or value == "":
         return ""
+    if isinstance(value, int):
+        try:
+            value = format_rfc3339_utc(datetime.fromtimestamp(value, UTC))
+        except (OverflowError, OSError, ValueError):
+            return str(value)  # out of any calendar's range: shown as it is
     return value[:19].replace("T", " ") + " UTC"
 
 

@@ -22,6 +22,7 @@ from ledger import dsse
 from ledger.alerts import Alert
 from ledger.encoding import b64decode, b64encode, parse_rfc3339_utc
 from ledger.entries import decode_entry
+from ledger.money import format_money, major
 from ledger.statements import RIGHTS, statement_id
 from ledger.storage import catalog, market, store
 from ledger.storage.catalog import PRIVATE_ASSET_COLUMNS, row_dict
@@ -35,6 +36,8 @@ LOG_PAGE = 20
 ALERTS_PAGE = 50
 OFFERS_SHOWN = 20
 RECENT_USAGE = 10
+LICENCE_ENTRIES_PAGE = 50  # entries of a licence (usage reports among them) per page
+HHI_MAX = 10_000.0  # the Herfindahl-Hirschman index's range is 0..10,000
 VALUATION_WAIT = 0.05  # seconds a page waits for the valuation model before saying "not yet"
 REGULATOR_WAIT = 0.25  # ... for alerts and statistics
 SEVERITY = {"high": 0, "warning": 1, "info": 2}
@@ -285,7 +288,11 @@ def party_page(
 
 
 def licence_page(
-    ledger: LedgerService, principal: Principal | None, licence_id: str, t: Translator
+    ledger: LedgerService,
+    principal: Principal | None,
+    licence_id: str,
+    t: Translator,
+    before: int | None = None,
 ) -> dict[str, Any]:
     require_id(licence_id, ASSET_ID, "licence")
     with ledger.engine.connect() as conn:
@@ -303,7 +310,9 @@ def licence_page(
         recent = reads.recent_usage(conn, licence_id, RECENT_USAGE)
         holders = catalog.rights_of(conn, found["asset_id"])
         offer = market.offer(conn, found["offer_id"])
-        indices = _licence_indices(found)
+        indices, older = reads.licence_timeline(
+            conn, _licence_indices(found), licence_id, before=before, limit=LICENCE_ENTRIES_PAGE
+        )
         head = store.latest_checkpoint(conn)
         receipts = reads.receipts_at(conn, indices, head)
         infos = reads.entry_infos(conn, indices)
@@ -328,6 +337,8 @@ def licence_page(
         "usage_rows": usage_rows,
         "recent_usage": recent,
         "receipt_indices": indices,
+        "before": before,
+        "older": older,
         "receipts": receipts,
         "infos": infos,
         "names": names,
@@ -575,11 +586,19 @@ def regulator_page(
 
 
 def _statistics(rows: list[dict[str, Any]], category: str | None, t: Translator) -> dict[str, Any]:
+    """The charts and tables of one category (by default the busiest). Statistics are per
+    currency: a category traded in more than one is offered once per currency, "name (CUR)"."""
+    currencies: dict[str, set[str]] = {}
+    for r in rows:
+        currencies.setdefault(str(r["category"]), set()).add(str(r.get("currency") or "CNY"))
     by_category: dict[str, list[_StatRow]] = {}
+    currency_of: dict[str, str] = {}
     volume: dict[str, int] = {}
     for r in rows:
-        cat = str(r["category"])
-        by_category.setdefault(cat, []).append(
+        cat, cur = str(r["category"]), str(r.get("currency") or "CNY")
+        key = cat if len(currencies[cat]) == 1 else f"{cat} ({cur})"
+        currency_of[key] = cur
+        by_category.setdefault(key, []).append(
             _StatRow(
                 str(r["month"]),
                 int(r["licences"]),
@@ -590,8 +609,9 @@ def _statistics(rows: list[dict[str, Any]], category: str | None, t: Translator)
                 r["personal_share"],
             )
         )
-        volume[cat] = volume.get(cat, 0) + int(r["licences"])
+        volume[key] = volume.get(key, 0) + int(r["licences"])
     chosen = category if category in by_category else max(volume, key=lambda c: volume[c])
+    currency = currency_of[chosen]
     series = sorted(by_category[chosen], key=lambda r: r.month)
     months = [r.month for r in series]
     price_chart = charts.line_chart(
@@ -607,8 +627,8 @@ def _statistics(rows: list[dict[str, Any]], category: str | None, t: Translator)
         f"{t('reg.volume')} — {chosen}",
         t("reg.volume_desc"),
         months,
-        [float(r.total_value_minor) for r in series],
-        y_label=t("reg.value"),
+        [major(r.total_value_minor, currency) for r in series],
+        y_label=f"{t('reg.value')} ({currency})",
     )
     hhi_chart = charts.line_chart(
         "concentration",
@@ -620,6 +640,7 @@ def _statistics(rows: list[dict[str, Any]], category: str | None, t: Translator)
             charts.Series(t("reg.hhi_buyers"), [r.hhi_buyers for r in series]),
         ],
         y_label="HHI",
+        y_max=HHI_MAX,
     )
 
     def fmt(value: float | None, digits: int = 1) -> str:
@@ -631,7 +652,10 @@ def _statistics(rows: list[dict[str, Any]], category: str | None, t: Translator)
         "price_chart": price_chart,
         "price_rows": [[r.month, fmt(r.price_index, 2)] for r in series],
         "volume_chart": volume_chart,
-        "volume_rows": [[r.month, f"{r.licences:,}", f"{r.total_value_minor:,}"] for r in series],
+        "volume_rows": [
+            [r.month, f"{r.licences:,}", format_money(r.total_value_minor, currency)]
+            for r in series
+        ],
         "hhi_chart": hhi_chart,
         "hhi_rows": [
             [

@@ -36,6 +36,7 @@ def trades(conn: Connection) -> list[alerts.Trade]:
             licences.c.max_units,
             payments.c.confirmed_index,
             licences.c.requested_index,
+            payments.c.currency,
         )
         .join(licences, licences.c.licence_id == payments.c.licence_id)
         .join(assets, assets.c.asset_id == licences.c.asset_id)
@@ -143,6 +144,7 @@ def quotes(conn: Connection) -> list[alerts.Quote]:
             valuation_quotes.c.low_minor,
             valuation_quotes.c.high_minor,
             valuation_quotes.c.entry_index,
+            valuation_quotes.c.currency,
         ).order_by(valuation_quotes.c.entry_index)
     )
     return [alerts.Quote(*r) for r in rows]
