@@ -13,7 +13,6 @@ import msgspec
 
 import ledger
 from api.cli_common import (  # noqa: F401 - re-exported for the command modules and tests
-    DEFAULT_URL,
     KEYID,
     PARTY_ID,
     CliError,
@@ -27,6 +26,7 @@ from api.cli_common import (  # noqa: F401 - re-exported for the command modules
     printable_output,
     read_vkey,
 )
+from api.client import DEFAULT_URL
 from api.keyfiles import write_new_key
 from api.settings import Settings
 from ledger import dsse, keys

@@ -61,7 +61,7 @@ class CliError(click.ClickException):
         self.title = title
         self.detail = detail
         self.status = status
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # type: ignore[misc]  # click's default is a ClassVar
         self.extra = extra or {}
         self.human = human  # the whole human-readable text, when not `error: DETAIL`
         self.as_json = False  # set by the group that reports it
@@ -447,7 +447,7 @@ ID_PATTERN = _pattern(Id)  # ledger.statements.Id: assets, offers, licences, ...
 HEX64_PATTERN = _pattern(Sha256Hex)  # party ids, keyids, fingerprints
 
 
-class IdType(click.ParamType):
+class IdType(click.ParamType[str]):
     """An id of one kind, checked against the ledger's own pattern before any request:
     `asset id must be 32 hex characters (0-9, a-f), got ''`. Upper-case hex is accepted (and
     lower-cased): it is the same id."""

@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 import api.cli_common
 from api.cli import main
 from api.cli_common import IdType
+from api.client import Client
 from api.keyfiles import KeyFileError, read_key, write_new_key
 from ledger import keys
 from tests.test_cli import Server, free_port, server  # noqa: F401
@@ -239,7 +240,7 @@ def test_an_unexpected_error_is_one_line(nowhere: str, monkeypatch: pytest.Monke
     def broken(*_: object) -> str:
         raise ValueError("dictionary update sequence element #0 has length 1; 2 is required")
 
-    monkeypatch.setattr(api.cli_common.Client, "log_vkey", broken)
+    monkeypatch.setattr(Client, "log_vkey", broken)
     stderr = failure("log", "key", code=1)
     assert stderr.startswith("error: unexpected ValueError: dictionary update") and (
         "DATALEDGER_DEBUG=1" in stderr and len(stderr.strip().splitlines()) == 1
