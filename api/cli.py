@@ -2,197 +2,69 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
-import sys
-from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any
 
 import click
-import httpx
 import msgspec
-from click.core import ParameterSource
 
 import ledger
-from api.client import DEFAULT_URL, ApiError, Client
-from api.keyfiles import read_key, write_new_key
+from api.cli_common import (  # noqa: F401 - re-exported for the command modules and tests
+    KEYID,
+    PARTY_ID,
+    CliError,
+    Context,
+    LedgerGroup,
+    _fail,
+    _Printable,
+    _run_api,
+    common_options,
+    json_option,
+    printable_output,
+    read_vkey,
+)
+from api.client import DEFAULT_URL
+from api.keyfiles import write_new_key
 from api.settings import Settings
 from ledger import dsse, keys
-from ledger.errors import EncodingError, LedgerError
+from ledger.checkpoint import open_checkpoint
+from ledger.errors import EncodingError
 from ledger.note import parse_vkey
 from ledger.privacy import Opening, OpeningError, verify_openings
 from ledger.receipts import Receipt, verify_receipt
 
-F = TypeVar("F", bound=Callable[..., Any])
 
-
-class Context:
-    """Options shared by every command: server URL, signing key file, output format."""
-
-    def __init__(self, url: str | None, key: str | None, as_json: bool) -> None:
-        self.url = url or DEFAULT_URL
-        self.key_path = key
-        self.as_json = as_json
-
-    def client(self, vkey: str | None = None) -> Client:
-        """A client pinned to `vkey`, else to DATALEDGER_VKEY (a vkey line or file), else to
-        the key the server announces on first use (say --vkey, or `verify --state`, to do
-        better)."""
-        pinned = vkey or read_vkey(os.environ.get("DATALEDGER_VKEY") or None)
-        return Client(self.url, vkey=pinned, trust_on_first_use=pinned is None)
-
-    def signing_key(self) -> Any:
-        if not self.key_path:
-            raise click.UsageError(
-                "this command signs a statement: give --key FILE or DATALEDGER_KEY"
-            )
-        try:
-            return read_key(Path(self.key_path))
-        except (OSError, LedgerError) as exc:
-            raise click.UsageError(f"cannot read key file {self.key_path}: {exc}") from exc
-
-    def login(self, client: Client) -> dict[str, Any]:
-        """Log `client` in with --key (for reads of private data); returns the login result."""
-        return client.login(self.signing_key())
-
-    def emit(self, data: Any, human: str) -> None:
-        if self.as_json:
-            click.echo(msgspec.json.encode(data).decode())
-        else:
-            click.echo(human)
-
-
-def common_options(command: F) -> F:
-    """--url, --key and --json, accepted before or after the sub-command name."""
-
-    def merge(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
-        def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-            obj = ctx.find_object(Context)
-            if obj is None or value in (None, False):
-                return value
-            # A value from the environment must not override one given before the sub-command
-            # (`dataledger --url B log checkpoint` with DATALEDGER_URL=A talks to B).
-            typed = param.name is not None and (
-                ctx.get_parameter_source(param.name) == ParameterSource.COMMANDLINE
-            )
-            if typed or getattr(obj, name) in (None, False):
-                setattr(obj, name, value)
-            return value
-
-        return callback
-
-    command = click.option(
-        "--json",
-        "as_json",
-        is_flag=True,
-        default=False,
-        expose_value=False,
-        callback=merge("as_json"),
-        help="Machine-readable JSON output.",
-    )(command)
-    command = click.option(
-        "--key",
-        envvar="DATALEDGER_KEY",
-        expose_value=False,
-        callback=merge("key_path"),
-        help="Key file to sign with [env DATALEDGER_KEY].",
-    )(command)
-    command = click.option(
-        "--url",
-        envvar="DATALEDGER_URL",
-        expose_value=False,
-        callback=merge("url"),
-        help=f"Server URL [env DATALEDGER_URL; default {DEFAULT_URL}].",
-    )(command)
-    return command
-
-
-@click.group()
+@click.group(cls=LedgerGroup)
 @click.version_option(ledger.__version__, prog_name="dataledger")
-@click.option("--url", envvar="DATALEDGER_URL", help=f"Server URL [default {DEFAULT_URL}].")
+@click.option(
+    "--url",
+    envvar="DATALEDGER_URL",
+    help=f"Server base URL, e.g. http://host:8000 (a trailing /v1 is dropped) [default "
+    f"{DEFAULT_URL}].",
+)
 @click.option("--key", envvar="DATALEDGER_KEY", help="Key file to sign with.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Machine-readable JSON output; errors as JSON on stderr.",
+)
 @click.pass_context
 def main(ctx: click.Context, url: str | None, key: str | None, as_json: bool) -> None:
-    """dataledger: a data-asset registry and rights ledger on a signed Merkle log."""
+    """dataledger: a data-asset registry and rights ledger on a signed Merkle log.
+
+    Every command takes --json: its result as JSON on stdout, and a failure as
+    {"error": {"type", "title", "detail", "status"}} on the last line of stderr (`status`: the
+    server's HTTP status, null for a local failure), with a non-zero exit. Without --json a
+    failure is one line, `error: ...`. Ids and key files are checked before any request.
+    """
     ctx.obj = Context(url, key, as_json)
     # What the server sends is other people's text (titles, names, reasons): it must not
     # reach the terminal as escape sequences, piped or not.
     ctx.with_resource(printable_output())
-
-
-# Every control character but newline and tab, DEL, and the C1 controls, shown as \\uNNNN:
-# readable, and inside a JSON string the same character (--json output stays valid).
-_UNPRINTABLE = {
-    c: f"\\u{c:04x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if chr(c) not in "\n\t"
-}
-
-
-class _Printable(io.TextIOBase):
-    """A text stream that writes control characters as visible escapes."""
-
-    def __init__(self, inner: TextIO) -> None:
-        self._inner = inner
-
-    def write(self, text: str) -> int:
-        self._inner.write(text.translate(_UNPRINTABLE))
-        return len(text)
-
-    def flush(self) -> None:
-        self._inner.flush()
-
-    def isatty(self) -> bool:
-        return self._inner.isatty()
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return getattr(self._inner, "encoding", "utf-8")
-
-    @property
-    def buffer(self) -> Any:
-        return self._inner.buffer  # bytes written on purpose (exports) pass as they are
-
-
-@contextlib.contextmanager
-def printable_output() -> Iterator[None]:
-    """stdout and stderr escape control characters while a command runs."""
-    saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = _Printable(sys.stdout), _Printable(sys.stderr)
-    try:
-        yield
-    finally:
-        sys.stdout, sys.stderr = saved
-
-
-def read_vkey(value: str | None) -> str | None:
-    """A vkey given inline or as a file holding it."""
-    if value is None:
-        return None
-    return Path(value).read_text().strip() if os.path.isfile(value) else value.strip()
-
-
-def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def _run_api(action: Callable[[], None]) -> None:
-    """Turn server problems and verification failures into a clear message and exit status."""
-    try:
-        action()
-    except ApiError as exc:
-        _fail(f"server refused ({exc.code or exc.status}): {exc}")
-    except LedgerError as exc:
-        _fail(exc.message)
-    except httpx.HTTPError as exc:
-        where = exc.request.url if isinstance(exc, httpx.RequestError) else "the server"
-        _fail(f"cannot reach {where}: {exc}")
-    except OSError as exc:
-        _fail(f"cannot reach the server: {exc}")
 
 
 # --- serve --------------------------------------------------------------------------------------
@@ -251,7 +123,10 @@ def _run_api(action: Callable[[], None]) -> None:
     "licence expiries; 0 turns them off [env DATALEDGER_CERTIFY_INTERVAL; default 5].",
 )
 @click.option("--access-log/--no-access-log", default=True, show_default=True)
+@json_option
+@click.pass_obj
 def serve(
+    obj: Context,
     host: str,
     port: int,
     workers: int,
@@ -263,7 +138,10 @@ def serve(
     certify_interval: float | None,
     access_log: bool,
 ) -> None:
-    """Run the HTTP service (SQLite under ./data/ unless told otherwise)."""
+    """Run the HTTP service (SQLite under ./data/ unless told otherwise).
+
+    With --json, what it serves (version, log key, database, URL) is one JSON line on stdout.
+    """
     import uvicorn
     from sqlalchemy.engine import make_url
 
@@ -286,17 +164,21 @@ def serve(
     try:
         engine, signer = open_log(settings)
     except LogKeyMismatch as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CliError(str(exc), type="log-key-mismatch", title="Wrong log key") from None
     engine.dispose()
-    click.echo(f"dataledger {ledger.__version__}: log {signer.vkey}", err=True)
     shown = make_url(settings.resolved_database_url).render_as_string(hide_password=True)
-    click.echo(f"database {shown}; http://{host}:{port}", err=True)
+    if obj.as_json:
+        started = {"version": ledger.__version__, "log_vkey": signer.vkey, "database": shown}
+        obj.emit({**started, "url": f"http://{host}:{port}"}, "")
+    else:
+        click.echo(f"dataledger {ledger.__version__}: log {signer.vkey}", err=True)
+        click.echo(f"database {shown}; http://{host}:{port}", err=True)
     # One sequencing process decides and commits; the HTTP workers verify and hand over.
     sequencer = SequencerProcess(settings)
     try:
         sequencer.start()
     except SequencerFailed as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CliError(str(exc), type="sequencer-failed", title="Sequencer failed") from None
     try:
         os.environ.update(replace(settings, sequencer_socket=sequencer.socket_path).to_env())
         os.environ["DATALEDGER_ACCESS_LOG"] = "1" if access_log else "0"
@@ -324,7 +206,9 @@ def serve(
 )
 @click.option("--to", "revision", default="head", show_default=True, help="Alembic revision.")
 @click.option("--show", is_flag=True, help="Only print the database's revision.")
-def migrate(database_url: str | None, revision: str, show: bool) -> None:
+@json_option
+@click.pass_obj
+def migrate(obj: Context, database_url: str | None, revision: str, show: bool) -> None:
     """Bring the database's schema up to date (`serve` does this at start too).
 
     Safe to run while other processes start: one migrates, the others wait for it.
@@ -341,16 +225,21 @@ def migrate(database_url: str | None, revision: str, show: bool) -> None:
         before = current_revision(engine)
         shown = make_url(url).render_as_string(hide_password=True)
         if show:
-            click.echo(f"{shown}: revision {before or 'none (empty database)'}")
+            obj.emit(
+                {"database": shown, "revision": before},
+                f"{shown}: revision {before or 'none (empty database)'}",
+            )
             return
         upgrade(engine, revision)
         after = current_revision(engine)
     finally:
         engine.dispose()
-    if before == after:
-        click.echo(f"{shown}: already at revision {after}")
-    else:
-        click.echo(f"{shown}: migrated from {before or 'an empty database'} to revision {after}")
+    obj.emit(
+        {"database": shown, "revision": after, "previous_revision": before},
+        f"{shown}: already at revision {after}"
+        if before == after
+        else f"{shown}: migrated from {before or 'an empty database'} to revision {after}",
+    )
 
 
 # --- keys and parties ---------------------------------------------------------------------------
@@ -370,8 +259,9 @@ def keygen(obj: Context, out: Path) -> None:
     try:
         key = write_new_key(out)
     except FileExistsError:
-        _fail(f"{out} exists; refusing to overwrite a key")
-        return
+        _fail(f"{out} exists; refusing to overwrite a key", type="exists", title="File exists")
+    except OSError as exc:
+        _fail(f"cannot write {out}: {exc.strerror or exc}", type="io", title="Cannot write")
     kid = keys.keyid_of(key)
     obj.emit({"keyid": kid, "path": str(out)}, kid)
 
@@ -461,7 +351,7 @@ def verify(
         verifier = parse_vkey(vkey_text)
         with obj.client(vkey_text) as client:
             size = client.checkpoint().size
-            with click.progressbar(length=size, label="verifying entries", file=sys.stderr) as bar:
+            with obj.progressbar(size, "verifying entries") as bar:
                 report = verify_log(
                     client,
                     verifier,
@@ -494,7 +384,7 @@ def _verify_database(obj: Context, database_url: str, verifier: Any) -> None:
 
     def action() -> None:
         engine = make_engine(database_url)
-        with click.progressbar(length=0, label="checking the database", file=sys.stderr) as bar:
+        with obj.progressbar(0, "checking the database") as bar:
             size = check_database(engine, verifier, progress=bar.update)
         engine.dispose()
         obj.emit(
@@ -515,19 +405,46 @@ def log_group() -> None:
 @click.pass_obj
 def log_key(obj: Context) -> None:
     """Print the log's verifier key (pin it for `verify`)."""
-    _run_api(lambda: click.echo(obj.client().log_vkey()))
+
+    def action() -> None:
+        with obj.client() as client:
+            vkey = client.log_vkey()
+        name = parse_vkey(vkey).name  # a server that answers something else is caught here
+        obj.emit({"vkey": vkey, "name": name}, vkey)
+
+    _run_api(action)
 
 
 @log_group.command("checkpoint")
 @common_options
 @click.pass_obj
 def log_checkpoint(obj: Context) -> None:
-    """Print the newest checkpoint (a signed note)."""
-    _run_api(lambda: click.echo(obj.client().checkpoint_note(), nl=False))
+    """Print the newest checkpoint (a signed note). With --json: its origin, size and root hash,
+    its signature checked against the log key (DATALEDGER_VKEY, else the one the server shows),
+    and the note itself."""
+
+    def action() -> None:
+        with obj.client() as client:
+            note = client.checkpoint_note()
+            if not obj.as_json:
+                click.echo(note, nl=False)
+                return
+            checkpoint, _ = open_checkpoint(note, client.verifier())
+        obj.emit(
+            {
+                "origin": checkpoint.origin,
+                "tree_size": checkpoint.size,
+                "root_hash": checkpoint.root_hash.hex(),
+                "note": note,
+            },
+            note,
+        )
+
+    _run_api(action)
 
 
 @log_group.command("receipt")
-@click.argument("index", type=int)
+@click.argument("index", type=click.IntRange(min=0))
 @common_options
 @click.pass_obj
 def log_receipt(obj: Context, index: int) -> None:
@@ -543,7 +460,7 @@ def log_receipt(obj: Context, index: int) -> None:
 
 
 @log_group.command("openings")
-@click.argument("index", type=int)
+@click.argument("index", type=click.IntRange(min=0))
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),

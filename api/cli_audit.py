@@ -4,13 +4,22 @@ group by `api.cli` (which imports this module)."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from api.cli import Context, _run_api, common_options, main, read_vkey
+from api.cli import main
+from api.cli_common import (
+    ASSET_ID,
+    LICENCE_ID,
+    PARTY_ID,
+    CliError,
+    Context,
+    _run_api,
+    common_options,
+    read_vkey,
+)
 from api.witness import ForkDetected, default_name, witness_once
 from ledger.bundle import verify_bundle
 from ledger.money import format_money
@@ -24,9 +33,9 @@ def audit() -> None:
 
 @audit.command("alerts")
 @click.option("--kind", help="Only this kind (e.g. wash-cycle, repeated-refused-usage).")
-@click.option("--asset", help="Only alerts about this asset.")
-@click.option("--licence", help="Only alerts about this licence.")
-@click.option("--party", help="Only alerts involving this party.")
+@click.option("--asset", type=ASSET_ID, help="Only alerts about this asset.")
+@click.option("--licence", type=LICENCE_ID, help="Only alerts about this licence.")
+@click.option("--party", type=PARTY_ID, help="Only alerts involving this party.")
 @click.option("--severity", type=click.Choice(["info", "warning", "high"]))
 @common_options
 @click.pass_obj
@@ -89,6 +98,8 @@ def statistics_table(rows: list[dict[str, Any]]) -> str:
 @click.pass_obj
 def audit_statistics(obj: Context, as_csv: bool) -> None:
     """Per category, currency and month: licences, value, price index, HHI, personal share."""
+    if as_csv and obj.as_json:
+        raise click.UsageError("give --csv or --json, not both")
 
     def action() -> None:
         client = obj.client()
@@ -104,8 +115,8 @@ def audit_statistics(obj: Context, as_csv: bool) -> None:
 
 @audit.command("search")
 @click.argument("kind", type=click.Choice(["transactions", "licences", "usage", "registrations"]))
-@click.option("--party")
-@click.option("--asset")
+@click.option("--party", type=PARTY_ID)
+@click.option("--asset", type=ASSET_ID)
 @click.option("--since", help="RFC 3339 time or date (inclusive).")
 @click.option("--until", help="RFC 3339 time or date (exclusive).")
 @click.option("--min-price", type=int, help="Minor units.")
@@ -180,11 +191,7 @@ def audit_verify(obj: Context, file: Path, vkey: str) -> None:
         verifier = parse_vkey(read_vkey(vkey) or "")
         with (
             file.open("rb") as handle,
-            click.progressbar(
-                length=max(sum(1 for _ in file.open("rb")) - 1, 0),
-                label="verifying",
-                file=sys.stderr,
-            ) as bar,
+            obj.progressbar(max(sum(1 for _ in file.open("rb")) - 1, 0), "verifying") as bar,
         ):
             report = verify_bundle(handle, verifier, progress=bar.update)
         obj.emit(
@@ -227,9 +234,14 @@ def witness(obj: Context, state: Path, vkey: str | None, name: str | None) -> No
                     client, key, state, log_vkey=read_vkey(vkey), name=name or default_name(key)
                 )
             except ForkDetected as fork:
-                click.echo(f"REFUSED: {fork.message}", err=True)
-                click.echo(json.dumps(fork.evidence, indent=2), err=True)
-                sys.exit(3)
+                raise CliError(
+                    fork.message,
+                    type="fork-detected",
+                    title="Refused to cosign",
+                    exit_code=3,
+                    extra={"evidence": fork.evidence},
+                    human=f"REFUSED: {fork.message}\n{json.dumps(fork.evidence, indent=2)}",
+                ) from None
         obj.emit(
             {
                 "tree_size": result.checkpoint.size,

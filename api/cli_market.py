@@ -5,7 +5,6 @@ group (and to the `asset` group of api.cli_registry) by `api.cli`, which imports
 from __future__ import annotations
 
 import re
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,8 +19,20 @@ from click.core import ParameterSource
 # first to be imported, it is still half-initialised here. So its helpers are looked up when
 # called (registry.submit, ...), and `asset freeze` joins its `asset` group by `_attach_to_asset`.
 from api import cli_registry as registry
-from api.cli import Context, _fail, _run_api, common_options, main
-from api.keyfiles import read_key
+from api.cli import main
+from api.cli_common import (
+    ASSET_ID,
+    LICENCE_ID,
+    OFFER_ID,
+    PARTY_ID,
+    PAYMENT_ID,
+    CliError,
+    Context,
+    _fail,
+    _run_api,
+    common_options,
+    load_key,
+)
 from api.settings import Settings
 from ledger import keys
 from ledger.checkpoint import open_checkpoint
@@ -133,7 +144,7 @@ def offer() -> None:
 
 
 @offer.command("publish")
-@click.argument("asset_id")
+@click.argument("asset_id", type=ASSET_ID)
 @click.option(
     "--action",
     "actions",
@@ -219,7 +230,7 @@ def offer_publish(
 
 
 @offer.command("withdraw")
-@click.argument("offer_id")
+@click.argument("offer_id", type=OFFER_ID)
 @click.option("--reason", default="", help="Why (public).")
 @common_options
 @click.pass_obj
@@ -262,7 +273,7 @@ def _offer_text(found: dict[str, Any]) -> str:
 
 
 @offer.command("show")
-@click.argument("offer_id")
+@click.argument("offer_id", type=OFFER_ID)
 @common_options
 @click.pass_obj
 def offer_show(obj: Context, offer_id: str) -> None:
@@ -277,7 +288,7 @@ def offer_show(obj: Context, offer_id: str) -> None:
 
 
 @offer.command("list")
-@click.option("--asset", "asset_id", help="Only offers on this asset.")
+@click.option("--asset", "asset_id", type=ASSET_ID, help="Only offers on this asset.")
 @click.option("--all", "show_all", is_flag=True, help="Withdrawn offers too.")
 @click.option("--limit", type=click.IntRange(1, 200), default=50, show_default=True)
 @common_options
@@ -307,7 +318,7 @@ def licence() -> None:
 
 
 @licence.command("request")
-@click.argument("offer_id")
+@click.argument("offer_id", type=OFFER_ID)
 @click.option("--purpose", required=True, help="One of the offer's purposes.")
 @click.option("--term-days", required=True, type=click.IntRange(1, 36_500))
 @click.option("--units", type=click.IntRange(1, MAX_UNITS), help="Quota asked for.")
@@ -357,7 +368,7 @@ def licence_request(
 
 
 @licence.command("approve")
-@click.argument("licence_id")
+@click.argument("licence_id", type=LICENCE_ID)
 @click.option("--price", required=True, help="The agreed price, e.g. 1250.00.")
 @click.option("--currency", help="ISO 4217 code; default: the offer's currency.")
 @common_options
@@ -407,7 +418,7 @@ def _licence_decision(obj: Context, kind: str, verb: str, licence_id: str, **fie
 
 
 @licence.command("reject")
-@click.argument("licence_id")
+@click.argument("licence_id", type=LICENCE_ID)
 @click.option("--reason", required=True, help="Why (public).")
 @common_options
 @click.pass_obj
@@ -417,7 +428,7 @@ def licence_reject(obj: Context, licence_id: str, reason: str) -> None:
 
 
 @licence.command("revoke")
-@click.argument("licence_id")
+@click.argument("licence_id", type=LICENCE_ID)
 @click.option("--reason", required=True, help="Why (public).")
 @common_options
 @click.pass_obj
@@ -427,7 +438,7 @@ def licence_revoke(obj: Context, licence_id: str, reason: str) -> None:
 
 
 @licence.command("terminate")
-@click.argument("licence_id")
+@click.argument("licence_id", type=LICENCE_ID)
 @click.option("--reason", default="", help="Why (optional).")
 @common_options
 @click.pass_obj
@@ -437,7 +448,7 @@ def licence_terminate(obj: Context, licence_id: str, reason: str) -> None:
 
 
 @licence.command("regulator-approve")
-@click.argument("licence_id")
+@click.argument("licence_id", type=LICENCE_ID)
 @common_options
 @click.pass_obj
 def licence_regulator_approve(obj: Context, licence_id: str) -> None:
@@ -473,7 +484,7 @@ def _licence_text(found: dict[str, Any]) -> str:
 
 
 @licence.command("show")
-@click.argument("licence_id")
+@click.argument("licence_id", type=LICENCE_ID)
 @common_options
 @click.pass_obj
 def licence_show(obj: Context, licence_id: str) -> None:
@@ -489,7 +500,7 @@ def licence_show(obj: Context, licence_id: str) -> None:
 
 
 @licence.command("list")
-@click.option("--asset", "asset_id", help="Only licences of this asset.")
+@click.option("--asset", "asset_id", type=ASSET_ID, help="Only licences of this asset.")
 @click.option("--status", type=click.Choice(LICENCE_STATUSES))
 @click.option("--limit", type=click.IntRange(1, 200), default=50, show_default=True)
 @click.option("--cursor", type=click.IntRange(min=0), help="Licences requested before this index.")
@@ -526,8 +537,8 @@ def gateway() -> None:
 
 
 @gateway.command("set")
-@click.argument("asset_id")
-@click.option("--party", "party_id", required=True, help="The gateway's party id.")
+@click.argument("asset_id", type=ASSET_ID)
+@click.option("--party", "party_id", required=True, type=PARTY_ID, help="The gateway's party id.")
 @click.option("--disable", is_flag=True, help="Stop the gateway reporting.")
 @common_options
 @click.pass_obj
@@ -565,7 +576,7 @@ def usage() -> None:
 
 
 @usage.command("report")
-@click.argument("licence_id")
+@click.argument("licence_id", type=LICENCE_ID)
 @click.option("--units", required=True, type=click.IntRange(1, MAX_UNITS), help="Units used.")
 @click.option(
     "--kind",
@@ -617,9 +628,12 @@ def usage_report(
 
 
 @usage.command("summary")
-@click.argument("licence_id", required=False)
+@click.argument("licence_id", required=False, type=LICENCE_ID)
 @click.option(
-    "--asset", "asset_id", help="Every licence of this asset (right holders, regulators)."
+    "--asset",
+    "asset_id",
+    type=ASSET_ID,
+    help="Every licence of this asset (right holders, regulators).",
 )
 @common_options
 @click.pass_obj
@@ -654,7 +668,7 @@ def payment() -> None:
 
 
 @payment.command("record")
-@click.argument("licence_id")
+@click.argument("licence_id", type=LICENCE_ID)
 @click.option("--amount", required=True, help="The amount paid, e.g. 1250.00.")
 @click.option("--currency", help="ISO 4217 code; default: the licence's agreed currency.")
 @click.option("--reference", default="", help="Bank or invoice reference.")
@@ -690,7 +704,7 @@ def payment_record(
 
 
 @payment.command("confirm")
-@click.argument("payment_id")
+@click.argument("payment_id", type=PAYMENT_ID)
 @common_options
 @click.pass_obj
 def payment_confirm(obj: Context, payment_id: str) -> None:
@@ -715,7 +729,7 @@ PAYMENT_FIELDS = (
 
 
 @payment.command("show")
-@click.argument("payment_id")
+@click.argument("payment_id", type=PAYMENT_ID)
 @common_options
 @click.pass_obj
 def payment_show(obj: Context, payment_id: str) -> None:
@@ -756,7 +770,7 @@ def _freeze(obj: Context, kind: str, asset_id: str, reason: str) -> None:
 
 
 @click.command("freeze")
-@click.argument("asset_id")
+@click.argument("asset_id", type=ASSET_ID)
 @click.option("--reason", required=True, help="The decision's reasons (public).")
 @common_options
 @click.pass_obj
@@ -766,7 +780,7 @@ def asset_freeze(obj: Context, asset_id: str, reason: str) -> None:
 
 
 @click.command("unfreeze")
-@click.argument("asset_id")
+@click.argument("asset_id", type=ASSET_ID)
 @click.option("--reason", required=True, help="The decision's reasons (public).")
 @common_options
 @click.pass_obj
@@ -897,7 +911,7 @@ def export_command(ctx: click.Context, fmt: str, out: Path, database_url: str | 
 
     def progress(table: str, rows: int) -> None:
         counted[table] = counted.get(table, 0) + rows
-        click.echo(f"  {table}: {counted[table]} rows", err=True)
+        obj.note(f"  {table}: {counted[table]} rows")
 
     def write(chunks: Chunks) -> None:
         try:
@@ -916,14 +930,14 @@ def export_command(ctx: click.Context, fmt: str, out: Path, database_url: str | 
         def action() -> None:
             with obj.client() as client:
                 obj.login(client)
-                click.echo(f"exporting from {client.url}", err=True)
+                obj.note(f"exporting from {client.url}")
                 write(server_chunks(client))
 
         _run_api(action)
         return
     source = database_url or Settings.from_env().resolved_database_url
     engine = _open_database(source, "--database-url")
-    click.echo(f"exporting from {_shown(source)}", err=True)
+    obj.note(f"exporting from {_shown(source)}")
     try:
         with _database_errors(source):
             write(database_chunks(engine))
@@ -933,15 +947,15 @@ def export_command(ctx: click.Context, fmt: str, out: Path, database_url: str | 
 
 def _operator_record(path: Path) -> KeyRecord:
     """The operator's key record, from the server's log key file (only its public half is used)."""
-    try:
-        key = read_key(path)
-    except FileNotFoundError:
-        raise click.UsageError(
+    if not path.exists():
+        raise CliError(
             f"no log key at {path}: run this where the server keeps its data "
-            "(or set DATALEDGER_DATA_DIR or DATALEDGER_LOG_KEY_FILE), or give --log-key-file"
-        ) from None
-    except (OSError, LedgerError) as exc:
-        raise click.UsageError(f"cannot read key file {path}: {exc}") from None
+            "(or set DATALEDGER_DATA_DIR or DATALEDGER_LOG_KEY_FILE), or give --log-key-file",
+            type="key-file",
+            title="Not a key file",
+            exit_code=2,
+        )
+    key = load_key(path, "log key file")
     kid = keys.keyid_of(key)
     return KeyRecord(kid, kid, keys.public_key_bytes(key))
 
@@ -1047,9 +1061,7 @@ def replay_command(
             unopened: list[tuple[int, str]] = []
 
             def action() -> None:
-                with click.progressbar(
-                    length=size, label="replaying entries", file=sys.stderr
-                ) as bar:
+                with obj.progressbar(size, "replaying entries") as bar:
                     report = replay(live, target, operator, period, progress=bar.update)
                 unopened.extend(report.unopened)
 
@@ -1062,10 +1074,9 @@ def replay_command(
             target.dispose()
             live.dispose()
     if grown:
-        click.echo(
+        obj.note(
             f"warning: {grown} entries were appended during the check; differences may be "
-            "theirs: run it again on a quiet server",
-            err=True,
+            "theirs: run it again on a quiet server"
         )
     erased = [{"index": i, "field": f} for i, f in unopened]
     could_not_open = (
@@ -1077,7 +1088,13 @@ def replay_command(
     )
     if not differences:
         obj.emit(
-            {"ok": True, "entries": size, "differences": [], "unopened": erased},
+            {
+                "ok": True,
+                "entries": size,
+                "differences": [],
+                "unopened": erased,
+                "appended_during_check": grown,
+            },
             f"OK: {size} entries replayed; every projection matches the ledger{could_not_open}",
         )
         return
@@ -1086,6 +1103,7 @@ def replay_command(
             "ok": False,
             "entries": size,
             "unopened": erased,
+            "appended_during_check": grown,
             "differences": [
                 {"table": str(d.table), "key": list(d.key), "live": d.live, "replayed": d.replayed}
                 for d in differences
@@ -1095,8 +1113,10 @@ def replay_command(
     )
     tables = sorted({str(d.table) for d in differences})
     _fail(
-        f"{len(differences)} difference(s) between the live projections and the ledger "
-        f"({', '.join(tables)})"
+        type="replay-differences",
+        title="Projections differ from the ledger",
+        message=f"{len(differences)} difference(s) between the live projections and the ledger "
+        f"({', '.join(tables)})",
     )
 
 
@@ -1108,7 +1128,7 @@ main.add_command(valuation_group)
 
 
 @valuation_group.command("quote")
-@click.argument("asset_id")
+@click.argument("asset_id", type=ASSET_ID)
 @click.option("--units", type=int, default=None, help="Units of use (default: unlimited).")
 @click.option("--term-days", type=int, default=365, show_default=True)
 @click.option("--exclusive", is_flag=True)

@@ -14,13 +14,26 @@ from typing import Any
 import click
 import msgspec
 
-from api.cli import Context, _run_api, common_options, main, party, read_vkey
+from api.cli import main, party
+from api.cli_common import (
+    ASSET_ID,
+    FINGERPRINT,
+    KEYID,
+    OBJECTION_ID,
+    PARTY_ID,
+    TRANSFER_ID,
+    CliError,
+    Context,
+    _run_api,
+    common_options,
+    load_key,
+    read_vkey,
+)
 from api.client import Client, Submitted
-from api.keyfiles import read_key
 from ledger import keys
 from ledger.encoding import b64encode
 from ledger.entries import Entry
-from ledger.errors import LedgerError, VerificationError
+from ledger.errors import VerificationError
 from ledger.money import parse_money
 from ledger.names import party_label
 from ledger.receipts import Receipt
@@ -151,7 +164,7 @@ def submitted(obj: Context, what: str, done: Submitted, human: str) -> None:
 
 
 @party.command("show")
-@click.argument("party_id")
+@click.argument("party_id", type=PARTY_ID)
 @common_options
 @click.pass_obj
 def party_show(obj: Context, party_id: str) -> None:
@@ -192,10 +205,7 @@ def party_rotate_key(obj: Context, new_key: Path) -> None:
 
     def action() -> None:
         key = obj.signing_key()
-        try:
-            replacement = read_key(new_key)
-        except (OSError, LedgerError) as exc:
-            raise click.UsageError(f"cannot read key file {new_key}: {exc}") from exc
+        replacement = load_key(new_key)
         new_public = b64encode(keys.public_key_bytes(replacement))
         with obj.client() as client:
             done = submit(client, key, "party.rotate_key", new_public_key=new_public)
@@ -209,7 +219,7 @@ def party_rotate_key(obj: Context, new_key: Path) -> None:
 
 
 @party.command("revoke-key")
-@click.argument("keyid")
+@click.argument("keyid", type=KEYID)
 @click.option("--reason", default="", help="Why (e.g. compromised).")
 @common_options
 @click.pass_obj
@@ -228,7 +238,7 @@ def party_revoke_key(obj: Context, keyid: str, reason: str) -> None:
 
 
 @party.command("erase-contact")
-@click.argument("party_id", required=False)
+@click.argument("party_id", required=False, type=PARTY_ID)
 @common_options
 @click.pass_obj
 def party_erase_contact(obj: Context, party_id: str | None) -> None:
@@ -254,15 +264,15 @@ def operator() -> None:
 
 def _operator_role(obj: Context, operator_key: Path, kind: str, party_id: str, role: str) -> None:
     def action() -> None:
-        try:
-            key = read_key(operator_key)
-        except FileNotFoundError:
-            raise click.UsageError(
+        if not operator_key.exists():
+            raise CliError(
                 f"no operator key at {operator_key}: run this on the server's machine from its "
-                "working directory, or give --operator-key FILE"
-            ) from None
-        except (OSError, LedgerError) as exc:
-            raise click.UsageError(f"cannot read key file {operator_key}: {exc}") from exc
+                "working directory, or give --operator-key FILE",
+                type="key-file",
+                title="Not a key file",
+                exit_code=2,
+            )
+        key = load_key(operator_key, "operator key file")
         with obj.client() as client:
             done = submit(client, key, kind, party_id=party_id, role=role)
         verb = "granted" if kind == "role.grant" else "revoked"
@@ -291,7 +301,9 @@ def _role_options(command: Any) -> Any:
     command = click.option(
         "--role", required=True, type=click.Choice(["regulator", "witness"]), help="The role."
     )(command)
-    return click.option("--party", "party_id", required=True, help="The party's id.")(command)
+    return click.option(
+        "--party", "party_id", required=True, type=PARTY_ID, help="The party's id."
+    )(command)
 
 
 @operator.command("grant-role")
@@ -348,7 +360,10 @@ RECORDS_HELP = (
 )
 @click.option("--records", type=click.IntRange(min=0), help=RECORDS_HELP)
 @click.option(
-    "--derived-from", multiple=True, help="Id of an asset this one derives from (repeat)."
+    "--derived-from",
+    multiple=True,
+    type=ASSET_ID,
+    help="Id of an asset this one derives from (repeat).",
 )
 @click.option(
     "--declared-cost", help="What the data cost to make, e.g. 1250.00 (at most 2 decimals)."
@@ -431,7 +446,7 @@ def asset_register(
 
 
 @asset.command("version")
-@click.argument("asset_id")
+@click.argument("asset_id", type=ASSET_ID)
 @click.option("--file", "file", required=True, type=DATA_FILE, help="The new content.")
 @click.option("--records", type=click.IntRange(min=0), help=RECORDS_HELP)
 @click.option("--note", default="", help="What changed.")
@@ -489,7 +504,7 @@ CONFLICT_FIELDS = (
 
 
 @asset.command("show")
-@click.argument("asset_id")
+@click.argument("asset_id", type=ASSET_ID)
 @common_options
 @click.pass_obj
 def asset_show(obj: Context, asset_id: str) -> None:
@@ -509,7 +524,7 @@ def asset_show(obj: Context, asset_id: str) -> None:
 @click.option("--q", help="Text to find in titles and descriptions.")
 @click.option("--category")
 @click.option("--classification", type=click.Choice(["general", "important", "core"]))
-@click.option("--owner", help="Owner's party id.")
+@click.option("--owner", type=PARTY_ID, help="Owner's party id.")
 @click.option("--status", type=click.Choice(["on_notice", "certified", "rejected", "frozen"]))
 @click.option("--limit", type=click.IntRange(1, 200), default=50, show_default=True)
 @click.option("--cursor", type=click.IntRange(min=0), help="From a previous page's next cursor.")
@@ -562,7 +577,7 @@ def _verifier_note(client: Client, pinned: bool) -> str:
 
 
 @asset.command("history")
-@click.argument("asset_id")
+@click.argument("asset_id", type=ASSET_ID)
 @VKEY_OPTION
 @common_options
 @click.pass_obj
@@ -598,13 +613,15 @@ def asset_history(obj: Context, asset_id: str, vkey: str | None) -> None:
 
 
 @asset.command("certificate")
-@click.argument("asset_id")
+@click.argument("asset_id", type=ASSET_ID)
 @click.option("--html", "as_html", is_flag=True, help="Print the printable HTML page instead.")
 @VKEY_OPTION
 @common_options
 @click.pass_obj
 def asset_certificate(obj: Context, asset_id: str, as_html: bool, vkey: str | None) -> None:
     """Fetch an asset's certificate and verify the receipt inside it offline."""
+    if as_html and obj.as_json:
+        raise click.UsageError("give --html or --json, not both")
     pinned = read_vkey(vkey)
 
     def action() -> None:
@@ -628,7 +645,7 @@ def asset_certificate(obj: Context, asset_id: str, as_html: bool, vkey: str | No
             page = client.certificate_html(asset_id) if as_html else None
         if page is not None:
             click.echo(page, nl=False)
-            click.echo(f"certificate receipt verified against {note}", err=True)
+            obj.note(f"certificate receipt verified against {note}")
             return
         holders = [f"{RIGHT_NAMES[h['right']]} right: {h['holder_id']}" for h in cert["holders"]]
         owner = party_label(
@@ -648,7 +665,7 @@ def asset_certificate(obj: Context, asset_id: str, as_html: bool, vkey: str | No
 
 
 @asset.command("object")
-@click.argument("asset_id")
+@click.argument("asset_id", type=ASSET_ID)
 @click.option(
     "--grounds", required=True, help="Why the registration should not stand (20+ characters)."
 )
@@ -677,8 +694,8 @@ def asset_object(obj: Context, asset_id: str, grounds: str, evidence: Path) -> N
 
 
 @asset.command("confirm-lineage")
-@click.argument("asset_id")
-@click.argument("parent_id")
+@click.argument("asset_id", type=ASSET_ID)
+@click.argument("parent_id", type=ASSET_ID)
 @common_options
 @click.pass_obj
 def asset_confirm_lineage(obj: Context, asset_id: str, parent_id: str) -> None:
@@ -707,7 +724,7 @@ def objection() -> None:
 
 
 @objection.command("show")
-@click.argument("objection_id")
+@click.argument("objection_id", type=OBJECTION_ID)
 @common_options
 @click.pass_obj
 def objection_show(obj: Context, objection_id: str) -> None:
@@ -725,7 +742,7 @@ def objection_show(obj: Context, objection_id: str) -> None:
 
 
 @objection.command("resolve")
-@click.argument("objection_id")
+@click.argument("objection_id", type=OBJECTION_ID)
 @click.option(
     "--outcome",
     required=True,
@@ -761,7 +778,7 @@ def objection_resolve(obj: Context, objection_id: str, outcome: str, reason: str
 
 
 @objection.command("dismiss")
-@click.argument("objection_ids", nargs=-1, required=True)
+@click.argument("objection_ids", nargs=-1, required=True, type=OBJECTION_ID)
 @click.option("--reason", required=True, help="Why they are dismissed (one reason for all).")
 @common_options
 @click.pass_obj
@@ -793,7 +810,7 @@ def conflict() -> None:
 
 
 @conflict.command("show")
-@click.argument("fingerprint")
+@click.argument("fingerprint", type=FINGERPRINT)
 @common_options
 @click.pass_obj
 def conflict_show(obj: Context, fingerprint: str) -> None:
@@ -808,8 +825,8 @@ def conflict_show(obj: Context, fingerprint: str) -> None:
 
 
 @conflict.command("resolve")
-@click.argument("fingerprint")
-@click.option("--rightful", help="The asset whose claim stands.")
+@click.argument("fingerprint", type=FINGERPRINT)
+@click.option("--rightful", type=ASSET_ID, help="The asset whose claim stands.")
 @click.option("--none", "none_", is_flag=True, help="No claim stands: reject them all.")
 @click.option("--reason", required=True, help="The decision's reasons (public).")
 @common_options
@@ -854,9 +871,9 @@ def rights() -> None:
 
 
 @rights.command("offer")
-@click.argument("asset_id")
+@click.argument("asset_id", type=ASSET_ID)
 @click.option("--right", required=True, type=click.Choice(RIGHTS))
-@click.option("--to", "to_party", required=True, help="The receiving party's id.")
+@click.option("--to", "to_party", required=True, type=PARTY_ID, help="The receiving party's id.")
 @common_options
 @click.pass_obj
 def rights_offer(obj: Context, asset_id: str, right: str, to_party: str) -> None:
@@ -878,7 +895,7 @@ def rights_offer(obj: Context, asset_id: str, right: str, to_party: str) -> None
 
 
 @rights.command("accept")
-@click.argument("transfer_id")
+@click.argument("transfer_id", type=TRANSFER_ID)
 @common_options
 @click.pass_obj
 def rights_accept(obj: Context, transfer_id: str) -> None:
@@ -898,7 +915,7 @@ def rights_accept(obj: Context, transfer_id: str) -> None:
 
 
 @rights.command("show")
-@click.argument("asset_id")
+@click.argument("asset_id", type=ASSET_ID)
 @common_options
 @click.pass_obj
 def rights_show(obj: Context, asset_id: str) -> None:

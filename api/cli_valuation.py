@@ -20,6 +20,7 @@ from typing import Any
 import click
 import polars as pl
 
+from api.cli_common import current, json_option
 from valuation.backtest import Report, backtest
 from valuation.contract import ASSETS, REQUESTS, TRANSACTIONS, USAGE, conform
 from valuation.model import predict_frame
@@ -97,6 +98,7 @@ def valuation() -> None:
     help="Also write the approaches, weights and kind per request.",
 )
 @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
+@json_option
 def predict_cmd(
     assets_path: Path,
     usage_path: Path,
@@ -108,13 +110,14 @@ def predict_cmd(
     progress: bool,
 ) -> None:
     """Write PREDICTIONS (request_id, price_minor, low_minor, high_minor) for every request,
-    each from the history strictly before its own `at`."""
+    each from the history strictly before its own `at`. With --json, a summary on stdout."""
+    as_json = current().as_json
     assets = _read(assets_path, ASSETS, "assets")
     tx = _read(tx_path, TRANSACTIONS, "transactions")
     requests = _read(requests_path, REQUESTS, "requests")
     usage = _scan_usage(usage_path)
     try:
-        with _progress("predict", len(STAGES), progress) as say:
+        with _progress("predict", len(STAGES), progress and not as_json) as say:
             out = predict_frame(
                 assets, usage, tx, requests, refit_days=refit_days, detail=detail, progress=say
             )
@@ -122,7 +125,10 @@ def predict_cmd(
         raise click.ClickException(str(exc)) from exc
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out.write_parquet(out_path)
-    click.echo(f"{out.height} predictions -> {out_path}", err=True)
+    if as_json:
+        click.echo(json.dumps({"predictions": out.height, "out": str(out_path)}))
+    else:
+        click.echo(f"{out.height} predictions -> {out_path}", err=True)
 
 
 @valuation.command("backtest")
@@ -136,12 +142,11 @@ def predict_cmd(
 )
 @click.option("--cutoff", default=None, help="ISO date; default: when 80 % of trades had happened.")
 @click.option("--refit-days", type=float, default=0.0, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
-def backtest_cmd(
-    data_dir: Path, cutoff: str | None, refit_days: float, as_json: bool, progress: bool
-) -> None:
+@json_option
+def backtest_cmd(data_dir: Path, cutoff: str | None, refit_days: float, progress: bool) -> None:
     """Score the model against baselines on the trades after the cutoff."""
+    as_json = current().as_json
     assets = _read(data_dir / "assets.parquet", ASSETS, "assets")
     tx = _read(data_dir / "transactions.parquet", TRANSACTIONS, "transactions")
     usage_path = data_dir / "usage"
