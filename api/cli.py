@@ -29,10 +29,11 @@ from api.cli_common import (  # noqa: F401 - re-exported for the command modules
 from api.client import DEFAULT_URL
 from api.keyfiles import write_new_key
 from api.settings import Settings
-from ledger import dsse, keys
+from ledger import dsse, keys, tlog_proof
 from ledger.checkpoint import open_checkpoint
 from ledger.errors import EncodingError
 from ledger.note import parse_vkey
+from ledger.policy import parse_policy
 from ledger.privacy import Opening, OpeningError, verify_openings
 from ledger.receipts import Receipt, verify_receipt
 
@@ -122,6 +123,13 @@ def main(ctx: click.Context, url: str | None, key: str | None, as_json: bool) ->
     help="Seconds between the ledger's rounds of certifications (notices that ended) and "
     "licence expiries; 0 turns them off [env DATALEDGER_CERTIFY_INTERVAL; default 5].",
 )
+@click.option(
+    "--witness-policy",
+    envvar="DATALEDGER_WITNESS_POLICY",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A C2SP tlog-policy file: push each new checkpoint to the witnesses it lists.",
+)
 @click.option("--access-log/--no-access-log", default=True, show_default=True)
 @json_option
 @click.pass_obj
@@ -136,6 +144,7 @@ def serve(
     origin: str,
     notice_period: int | None,
     certify_interval: float | None,
+    witness_policy: Path | None,
     access_log: bool,
 ) -> None:
     """Run the HTTP service (SQLite under ./data/ unless told otherwise).
@@ -160,6 +169,16 @@ def serve(
         settings = replace(settings, notice_period_seconds=notice_period)
     if certify_interval is not None:
         settings = replace(settings, certify_interval_seconds=certify_interval)
+    if witness_policy is not None:
+        from ledger.policy import PolicyError, parse_policy
+
+        try:
+            parse_policy(witness_policy.read_text(encoding="utf-8"))
+        except PolicyError as exc:
+            raise CliError(
+                f"{witness_policy}: {exc}", type="bad-policy", title="Bad witness policy"
+            ) from None
+        settings = replace(settings, witness_policy=witness_policy.resolve())
     # Migrate and make the log key once, here, before any worker starts.
     try:
         engine, signer = open_log(settings)
@@ -459,6 +478,38 @@ def log_receipt(obj: Context, index: int) -> None:
     _run_api(action)
 
 
+@log_group.command("tlog-proof")
+@click.argument("index", type=click.IntRange(min=0))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write it to FILE (by convention NAME.tlog-proof) instead of standard output.",
+)
+@common_options
+@click.pass_obj
+def log_tlog_proof(obj: Context, index: int, out: Path | None) -> None:
+    """Fetch entry INDEX's c2sp.org/tlog-proof, checked against the pinned log key first."""
+
+    def action() -> None:
+        with obj.client() as client:
+            text = client.get_text(f"/v1/log/entries/{index}/tlog-proof")
+            proof = tlog_proof.parse_tlog_proof(text)
+            checkpoint = tlog_proof.verify_tlog_proof(proof, [client.verifier()])
+        if out is not None:
+            out.write_text(text, encoding="utf-8")
+        summary = {"index": index, "tree_size": checkpoint.size, "file": str(out) if out else None}
+        if obj.as_json:
+            obj.emit({**summary, "tlog_proof": text}, "")
+        elif out is not None:
+            click.echo(
+                f"tlog-proof of entry {index} (tree size {checkpoint.size}) written to {out}"
+            )
+        else:
+            click.echo(text, nl=False)
+
+    _run_api(action)
+
+
 @log_group.command("openings")
 @click.argument("index", type=click.IntRange(min=0))
 @click.option(
@@ -519,19 +570,58 @@ def receipt_group() -> None:
     help="A file of openings (`log openings --out`, or the `openings` a write returned) to "
     "check against the entry's commitments; repeatable.",
 )
+@click.option(
+    "--policy",
+    "policy_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="For a .tlog-proof: a C2SP tlog-policy whose witness quorum the checkpoint must meet.",
+)
+@click.option(
+    "--entry",
+    "entry_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="For a .tlog-proof: the entry's bytes (default: the proof's extra line).",
+)
 @common_options
 @click.pass_obj
 def receipt_verify(
-    obj: Context, receipt_file: Path, vkey: str, opening_files: tuple[Path, ...]
+    obj: Context,
+    receipt_file: Path,
+    vkey: str,
+    opening_files: tuple[Path, ...],
+    policy_file: Path | None,
+    entry_file: Path | None,
 ) -> None:
-    """Verify a saved receipt with the log's key alone, and any openings against it."""
+    """Verify a saved receipt, or a c2sp.org/tlog-proof file, with the log's key alone (and a
+    witness policy), and any openings against it."""
 
     def action() -> None:
+        raw = receipt_file.read_bytes()
+        log_key = parse_vkey(read_vkey(vkey) or "")
+        if raw.startswith(tlog_proof.HEADER.encode()):
+            policy = parse_policy(policy_file.read_text(encoding="utf-8")) if policy_file else None
+            proof = tlog_proof.parse_tlog_proof(raw.decode("utf-8"))
+            data = entry_file.read_bytes() if entry_file else None
+            checkpoint = tlog_proof.verify_tlog_proof(proof, [log_key], entry=data, policy=policy)
+            cosigners = sorted(policy.cosigners(proof.checkpoint_note)) if policy else []
+            obj.emit(
+                {
+                    "index": proof.index,
+                    "tree_size": checkpoint.size,
+                    "verified": True,
+                    "cosigners": cosigners,
+                },
+                f"tlog-proof for entry {proof.index} in the tree of {checkpoint.size}: verified"
+                + (f"; witnessed by {', '.join(cosigners)} (quorum met)" if policy else ""),
+            )
+            return
+        if policy_file or entry_file:
+            raise click.UsageError("--policy and --entry are for .tlog-proof files")
         try:
-            receipt = msgspec.json.decode(receipt_file.read_bytes(), type=Receipt)
+            receipt = msgspec.json.decode(raw, type=Receipt)
         except msgspec.DecodeError as exc:
             raise EncodingError(f"{receipt_file} is not a receipt: {exc}") from exc
-        entry, _ = verify_receipt(receipt, parse_vkey(read_vkey(vkey) or ""))
+        entry, _ = verify_receipt(receipt, log_key)
         payload = dsse.payload_bytes(entry.envelope)
         opened: dict[str, Any] = {}
         for path in opening_files:

@@ -18,10 +18,13 @@ from api.cli_common import (
     Context,
     _run_api,
     common_options,
+    json_option,
+    load_key,
     read_vkey,
 )
 from api.witness import ForkDetected, default_name, witness_once
 from ledger.bundle import verify_bundle
+from ledger.cosignature import format_cosigner_vkey
 from ledger.money import format_money
 from ledger.note import parse_vkey
 
@@ -208,23 +211,29 @@ def audit_verify(obj: Context, file: Path, vkey: str) -> None:
     _run_api(action)
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @click.option(
     "--state",
-    required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Where the witness remembers the last checkpoint it cosigned.",
+    help="Where the witness remembers the last checkpoint it cosigned (the pull mode).",
 )
 @click.option("--vkey", help="The log's verifier key to pin (first run; then kept in --state).")
 @click.option("--name", help="The witness's key name (default: dataledger-witness/<keyid>).")
 @common_options
-@click.pass_obj
-def witness(obj: Context, state: Path, vkey: str | None, name: str | None) -> None:
-    """Check the log only grew since last time, then cosign its newest checkpoint.
+@click.pass_context
+def witness(ctx: click.Context, state: Path | None, vkey: str | None, name: str | None) -> None:
+    """Witness logs: `witness serve` runs a C2SP tlog-witness server; `witness vkey` prints its
+    key. Without a sub-command (the older pull mode): check this log only grew since last
+    time, then cosign its newest checkpoint and hand it to the log.
 
-    Refuses to sign, and exits 3 with the evidence, if the log shows a checkpoint that is not
-    consistent with the one it saw before.
+    The pull mode refuses to sign, and exits 3 with the evidence, if the log shows a checkpoint
+    that is not consistent with the one it saw before.
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    obj: Context = ctx.obj
+    if state is None:
+        raise click.UsageError("the pull mode needs --state (or give a sub-command: serve, vkey)")
 
     def action() -> None:
         key = obj.signing_key()
@@ -259,3 +268,71 @@ def witness(obj: Context, state: Path, vkey: str | None, name: str | None) -> No
         )
 
     _run_api(action)
+
+
+def _witness_key(path: Path) -> Any:
+    return load_key(path)
+
+
+@witness.command("vkey")
+@click.option(
+    "--key",
+    "key_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The witness's Ed25519 key file (`dataledger keygen`).",
+)
+@click.option("--name", required=True, help="The witness's key name, e.g. witness.example.org.")
+@json_option
+@click.pass_obj
+def witness_vkey(obj: Context, key_file: Path, name: str) -> None:
+    """Print the witness's cosignature/v1 verifier key, for logs' policy files."""
+    key = _witness_key(key_file)
+    vkey = format_cosigner_vkey(name, bytes(key.verify_key))
+    obj.emit({"vkey": vkey, "name": name}, vkey)
+
+
+@witness.command("serve")
+@click.option(
+    "--key",
+    "key_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The witness's Ed25519 key file (`dataledger keygen`).",
+)
+@click.option("--name", required=True, help="The witness's key name, e.g. witness.example.org.")
+@click.option(
+    "--logs",
+    "logs_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The logs it witnesses, in the witness network's `logs/v0` list format.",
+)
+@click.option(
+    "--state",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Its SQLite state: the latest checkpoint cosigned per log (kept for good).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8090, show_default=True, type=int)
+@json_option
+@click.pass_obj
+def witness_serve(
+    obj: Context, key_file: Path, name: str, logs_file: Path, state: Path, host: str, port: int
+) -> None:
+    """Run a C2SP tlog-witness server (POST /add-checkpoint, GET /<origin hash>/checkpoint)
+    for the logs listed, this one or any other C2SP log."""
+    import uvicorn
+
+    from api.witness_server import Witness, create_witness_app
+    from ledger.witnessing import parse_log_list
+
+    try:
+        logs = parse_log_list(logs_file.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise CliError(f"{logs_file}: {exc}", type="bad-log-list", title="Bad log list") from None
+    w = Witness(_witness_key(key_file), name, logs, state)
+    started = {"vkey": w.vkey, "logs": sorted(logs), "url": f"http://{host}:{port}"}
+    obj.emit(started, f"witness {w.vkey}\nlogs: {', '.join(sorted(logs))}\n{started['url']}")
+    uvicorn.run(create_witness_app(w), host=host, port=port, log_level="warning")
