@@ -97,8 +97,8 @@ def http_error_handler(
             413,
             "body-too-large",
             "Request body too large",
-            f"the request body exceeds the limit of {limit} bytes (the server's "
-            "DATALEDGER_MAX_BODY_BYTES setting)"
+            f"the request body exceeds the limit of {limit} bytes (set by "
+            "DATALEDGER_MAX_BODY_BYTES)"
             if limit is not None
             else "the request body exceeds the server's limit (DATALEDGER_MAX_BODY_BYTES)",
             limit=limit,
