@@ -17,6 +17,7 @@ from litestar.openapi.config import OpenAPIConfig
 from sqlalchemy import Engine
 
 import ledger
+from api.bodies import JsonRequest, json_only_middleware
 from api.controllers.audit import AuditController
 from api.controllers.log import LogController, TilesController
 from api.controllers.market import ExportController, MarketController
@@ -232,12 +233,14 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
         middleware=[
             request_middleware(ledger_service.metrics),
             control_bytes_middleware,
+            json_only_middleware,
             security_headers_middleware,
             allow_header_middleware,
         ],
         on_startup=[start],
         on_shutdown=[stop, close_throttle],
         request_max_body_size=settings.max_body_bytes,
+        request_class=JsonRequest,
         state=State({"metrics_token": settings.metrics_token, "throttle": ledger_service.throttle}),
         logging_config=None,  # logging is the process's business (JSON lines under `serve`)
         openapi_config=OpenAPIConfig(

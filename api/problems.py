@@ -81,7 +81,9 @@ def not_found_handler(_: Request[Any, Any, Any], exc: NotFound) -> Response[dict
     return problem(404, "not-found", "Not found", str(exc))
 
 
-def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+def http_error_handler(
+    request: Request[Any, Any, Any], exc: HTTPException
+) -> Response[dict[str, Any]]:
     if exc.status_code == 400:
         # Litestar's own parsing and validation of the request: say what was wrong with it.
         errors = exc.extra if isinstance(exc, ValidationException) else None
@@ -89,13 +91,42 @@ def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
         if isinstance(errors, list) and errors:
             detail = "; ".join(_describe(e) for e in errors)
         return problem(400, "malformed", "Malformed request", detail, errors=errors or None)
+    if exc.status_code == 413:
+        limit = _body_limit(request)
+        return problem(
+            413,
+            "body-too-large",
+            "Request body too large",
+            f"the request body exceeds the limit of {limit} bytes (set by "
+            "DATALEDGER_MAX_BODY_BYTES)"
+            if limit is not None
+            else "the request body exceeds the server's limit (DATALEDGER_MAX_BODY_BYTES)",
+            limit=limit,
+        )
+    if exc.status_code == 415:
+        return problem(
+            415,
+            "unsupported-media-type",
+            "Unsupported media type",
+            str(exc.detail),
+            headers=exc.headers,
+            accepted="application/json",
+        )
     code = {
         404: "not-found",
         405: "method-not-allowed",
-        413: "body-too-large",
     }.get(exc.status_code, "http-error")
     # Keep the exception's headers: a 405 must say which methods are allowed (RFC 9110 §15.5.6).
     return problem(exc.status_code, code, str(exc.detail), str(exc.detail), headers=exc.headers)
+
+
+def _body_limit(request: Request[Any, Any, Any]) -> int | None:
+    """The body size limit (bytes) of the request's route: the app's `max_body_bytes`."""
+    try:
+        limit = request.route_handler.resolve_request_max_body_size()
+    except (KeyError, AttributeError):  # no route: cannot happen for a body read
+        return None
+    return limit if isinstance(limit, int) and limit > 0 else None
 
 
 def _describe(error: Any) -> str:

@@ -12,7 +12,7 @@ import msgspec
 import nacl.exceptions
 import nacl.signing
 
-from ledger.encoding import b64decode, b64encode, canonical_json
+from ledger.encoding import MAX_JSON_DEPTH, b64decode, b64encode, canonical_json, json_too_deep
 from ledger.errors import EncodingError, SignatureError
 from ledger.keys import keyid_of, verify_key
 
@@ -46,6 +46,8 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 
 def decode_envelope(data: bytes) -> Envelope:
     """Parse an envelope strictly (unknown fields, wrong types: `EncodingError`)."""
+    if json_too_deep(data):
+        raise EncodingError(f"not a DSSE envelope: nested more than {MAX_JSON_DEPTH} levels deep")
     try:
         return _envelope_decoder.decode(data)
     except msgspec.DecodeError as exc:

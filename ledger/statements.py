@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, TypeAlias, Union, get_args, get_orig
 
 import msgspec
 
-from ledger.encoding import b64decode, parse_rfc3339_utc
+from ledger.encoding import MAX_JSON_DEPTH, b64decode, json_too_deep, parse_rfc3339_utc
 from ledger.errors import EncodingError, StatementError, StatementRejected
 from ledger.privacy import Commitment, Opening, OpeningError, check_openings, private_fields
 
@@ -582,6 +582,10 @@ def decode_statement(payload: bytes) -> Statement:
 
     The result is the sealed form: private fields are commitments (`open_statement` opens it).
     """
+    if json_too_deep(payload):
+        raise StatementError(
+            f"statement payload nests arrays and objects more than {MAX_JSON_DEPTH} levels deep"
+        )
     head = _Head("")
     try:
         head = _head_decoder.decode(payload)
