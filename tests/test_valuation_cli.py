@@ -46,10 +46,17 @@ def test_backtest_json(data_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     report: dict[str, Any] = json.loads(result.stdout)
     methods = {s["method"]: s for s in report["scores"]}
-    assert set(methods) == {"model", "global_median", "category_median", "last_price", "hedonic"}
+    assert set(methods) == {
+        "model",
+        "global_median",
+        "category_median",
+        "last_price",
+        "hedonic",
+        "robust_loglinear",
+    }
     for s in methods.values():
         assert {"mdape", "mean_abs_log", "bias", "within_20", "coverage", "width",
-                "violations"} <= set(s)  # fmt: skip
+                "mean_width", "p95_ratio", "violations"} <= set(s)  # fmt: skip
     assert methods["model"]["mdape"] < methods["category_median"]["mdape"]
     assert report["noise_floor"] is not None and report["detection"]["wash_trades"] > 0
 
