@@ -211,29 +211,31 @@ def audit_verify(obj: Context, file: Path, vkey: str) -> None:
     _run_api(action)
 
 
-@main.group(invoke_without_command=True)
+@main.group()
+def witness() -> None:
+    """Witness logs: `witness serve` runs a C2SP tlog-witness server for any C2SP log,
+    `witness vkey` prints its key, `witness pull` is the older pull mode for this log."""
+
+
+@witness.command("pull")
 @click.option(
     "--state",
+    required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Where the witness remembers the last checkpoint it cosigned (the pull mode).",
+    help="Where the witness remembers the last checkpoint it cosigned.",
 )
 @click.option("--vkey", help="The log's verifier key to pin (first run; then kept in --state).")
 @click.option("--name", help="The witness's key name (default: dataledger-witness/<keyid>).")
 @common_options
-@click.pass_context
-def witness(ctx: click.Context, state: Path | None, vkey: str | None, name: str | None) -> None:
-    """Witness logs: `witness serve` runs a C2SP tlog-witness server; `witness vkey` prints its
-    key. Without a sub-command (the older pull mode): check this log only grew since last
-    time, then cosign its newest checkpoint and hand it to the log.
+@click.pass_obj
+def witness_pull(obj: Context, state: Path, vkey: str | None, name: str | None) -> None:
+    """Check this log only grew since last time, then cosign its newest checkpoint and hand the
+    cosignature to the log (a party with the witness role; the log's own protocol, kept beside
+    the C2SP one that `serve` speaks).
 
-    The pull mode refuses to sign, and exits 3 with the evidence, if the log shows a checkpoint
-    that is not consistent with the one it saw before.
+    Refuses to sign, and exits 3 with the evidence, if the log shows a checkpoint that is not
+    consistent with the one it saw before.
     """
-    if ctx.invoked_subcommand is not None:
-        return
-    obj: Context = ctx.obj
-    if state is None:
-        raise click.UsageError("the pull mode needs --state (or give a sub-command: serve, vkey)")
 
     def action() -> None:
         key = obj.signing_key()

@@ -30,14 +30,16 @@ def test_audit_and_witness_commands(server: Server, tmp_path: Path) -> None:  # 
 
     # A witness: refused before it has the role, cosigns after, and the log carries it.
     state = tmp_path / "witness.json"
-    assert "role" in refused("witness", "--key", witness_key, "--state", str(state), "--vkey", vkey)
+    assert "role" in refused(
+        "witness", "pull", "--key", witness_key, "--state", str(state), "--vkey", vkey
+    )
     cli("operator", "grant-role", "--party", witness, "--role", "witness", "--operator-key", data)
-    first = as_json("witness", "--key", witness_key, "--state", str(state), "--vkey", vkey)
+    first = as_json("witness", "pull", "--key", witness_key, "--state", str(state), "--vkey", vkey)
     assert first["previous_size"] is None and first["witness_vkey"].startswith(
         "dataledger-witness/"
     )
     register_party(new_key(tmp_path, "later")[0], "Later")
-    again = as_json("witness", "--key", witness_key, "--state", str(state))
+    again = as_json("witness", "pull", "--key", witness_key, "--state", str(state))
     assert again["previous_size"] == first["tree_size"] < again["tree_size"]
     assert "dataledger-witness/" in cli("log", "checkpoint").stdout
 
