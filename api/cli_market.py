@@ -1151,9 +1151,14 @@ def valuation_quote(
         )
         obj.emit(
             quote,
-            f"{show_money(quote['price_minor'], quote['currency'])} (90% interval "
-            f"{show_money(quote['low_minor'], quote['currency'])} .. "
-            f"{show_money(quote['high_minor'], quote['currency'])}); "
+            f"{show_money(quote['price_minor'], quote['currency'])} ("
+            + (
+                f"90% interval {show_money(quote['low_minor'], quote['currency'])} .. "
+                f"{show_money(quote['high_minor'], quote['currency'])}"
+                if quote.get("interval_useful", True)
+                else "too little comparable history for a useful interval"
+            )
+            + "); "
             f"{weights}; {quote['n_comparables']} comparables\n{quote['explanation']}\n"
             f"recorded at entry {quote['receipt']['index']}",
         )

@@ -101,13 +101,13 @@ class WitnessPusher:
             while not self._stop.is_set():
                 wait = state.last_sent + self.min_interval - time.monotonic()
                 if wait > 0:
-                    self._stop.wait(wait)
+                    self._stop.wait(max(wait, 0.05))
                     continue
                 try:
                     self.push(state, http)
                 except Exception:  # never let one witness's trouble end its thread
                     log.exception("witness %s: push failed", state.witness.name)
-                self._wake.wait(self.min_interval)
+                self._wake.wait(max(self.min_interval, 0.05))  # never a busy loop
                 self._wake.clear()
 
     def push_all(self) -> dict[str, str]:

@@ -194,3 +194,15 @@ def test_fit_needs_enough_history(small: Any) -> None:
     with pytest.raises(ValueError, match="at least"):
         fit(small.assets, small.usage, small.transactions,
             as_of=datetime(2022, 1, 10, tzinfo=UTC))  # fmt: skip
+
+
+def test_an_interval_too_wide_to_use_is_said_to_be(small_model: Model) -> None:
+    """Issue 19: a 90 % range spanning more than 4x is flagged, not shown as if it meant much."""
+    import dataclasses
+
+    request = {"asset_id": "brand-new", "max_units": None, "duration_days": 365}
+    q = small_model.quote(request | {"exclusive": False, "purpose": "analytics"}, category="x.y")
+    assert q.low_minor <= q.price_minor <= q.high_minor
+    narrow = dataclasses.replace(q, low_minor=1000, price_minor=1500, high_minor=3999)
+    wide = dataclasses.replace(q, low_minor=1000, price_minor=5000, high_minor=4001 * 10)
+    assert narrow.interval_useful and not wide.interval_useful

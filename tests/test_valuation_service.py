@@ -43,6 +43,7 @@ def test_a_quote_is_priced_explained_and_recorded(world: World) -> None:
         {"asset_id": m.asset, "units": 100, "term_days": 30, "purpose": "research"},
     )
     assert quote["low_minor"] <= quote["price_minor"] <= quote["high_minor"]
+    assert quote["interval_useful"] is (quote["high_minor"] <= 4 * quote["low_minor"])
     assert set(quote["approaches"]) == {"market", "income", "cost"}
     assert quote["n_comparables"] > 0 and quote["explanation"]
     entry, _ = verify_receipt(msgspec.convert(quote["receipt"], Receipt), buyer.verifier())

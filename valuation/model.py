@@ -76,6 +76,7 @@ from valuation.terms import REF_DAYS, REF_PURPOSE, REF_UNITS, Kernel, to_minor, 
 
 Progress = Callable[[str], None]
 
+USEFUL_SPREAD = 4.0  # high / low beyond which an interval is said to be too wide to use
 CLEAN_MIN = 3  # established trades an asset needs before it is its own reference (_clean_errors)
 COLD_PREFIX = "\x00cold:"
 
@@ -142,6 +143,13 @@ class Quote:
     excluded: tuple[Exclusion, ...]
     kind: str
     explanation: str
+
+    @property
+    def interval_useful(self) -> bool:
+        """Whether the 90 % interval says something: its ends within `USEFUL_SPREAD` of each
+        other. Wider, it reflects too little comparable history, and is to be said so rather
+        than shown as if it meant something."""
+        return self.high_minor <= USEFUL_SPREAD * max(self.low_minor, 1)
 
 
 @dataclass(frozen=True)

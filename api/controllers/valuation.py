@@ -47,6 +47,8 @@ class QuoteOut(msgspec.Struct, frozen=True):
     excluded: list[Exclusion]
     kind: str  # cold | thin | rich: how much history the asset has
     explanation: str
+    # False when the interval spans more than 4x: too little comparable history to mean much
+    interval_useful: bool
     model_as_of: str
     receipt: Receipt | None = None  # the ledger entry recording the quote (POST only)
     # The openings of the entry's commitments (price, interval, terms): they are private.
@@ -67,6 +69,7 @@ def quote_out(
         excluded=[Exclusion(e.transaction_id, e.reason) for e in quote.excluded],
         kind=quote.kind,
         explanation=quote.explanation,
+        interval_useful=quote.interval_useful,
         model_as_of=format_rfc3339_utc(quote.as_of),
         receipt=receipt,
         openings=openings,

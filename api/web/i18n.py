@@ -217,6 +217,10 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "asset.value": ("Value", "估值"),
     "asset.interval": ("90 % interval", "90% 区间"),
+    "asset.interval_too_wide": (
+        "too little comparable history for a useful range",
+        "可比交易历史太少, 无法给出有用的区间",
+    ),
     "asset.comparables": ("Comparable trades", "可比交易"),
     "asset.model_as_of": ("Model as of", "模型截至"),
     "asset.timeline": ("Timeline", "时间线"),
