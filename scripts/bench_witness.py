@@ -351,11 +351,13 @@ def append_run(
                     if w.statuses.get(201, 0) != len(work.warmup):
                         raise RuntimeError(f"warm-up failed: {w.statuses} {w.errors}")
                 cpu0 = _bench.session_cpu_seconds(server.proc.pid)
+                busy0 = _bench.machine_busy_seconds()
                 wcpu0 = sum(_bench.session_cpu_seconds(p.pid) for _, _, p in witnesses)
                 load = bench_append.drive(
                     "raw", server.url, work.timed, args.concurrency, args.duration, work.path
                 )
                 server_cpu = _bench.session_cpu_seconds(server.proc.pid) - cpu0
+                box = _bench.machine_busy_seconds() - busy0
                 wcpu = sum(_bench.session_cpu_seconds(p.pid) for _, _, p in witnesses) - wcpu0
                 time.sleep(args.witness_interval + 0.5 if witnessed else 0)  # the last round
                 metrics = _witness_metrics(server.url) if witnessed else {}
@@ -381,6 +383,10 @@ def append_run(
         "tree": tree,
         "srv_cpu%": 100 * server_cpu / load.elapsed,
         "wit_cpu%": 100 * wcpu / load.elapsed,
+        # CPU per append (the log's processes and the witnesses'): steadier than appends/s
+        # when neighbours take cores, since it counts only the work done
+        "cpu_ms/app": 1e3 * (server_cpu + wcpu) / accepted if accepted else 0.0,
+        "box_cpu%": 100 * box / load.elapsed,
         "exhausted": load.exhausted,
         "errors": load.errors,
     }
@@ -489,6 +495,8 @@ def main() -> None:
                 "tree",
                 "srv_cpu%",
                 "wit_cpu%",
+                "cpu_ms/app",
+                "box_cpu%",
                 "W1_state",
                 "W1_stored",
                 "W1_metric",
@@ -507,6 +515,12 @@ def main() -> None:
         print(
             f"2 witnesses / none: {wit / base:.3f} (median {wit:,.0f} / {base:,.0f} appends/s; "
             f"cost {100 * (1 - wit / base):+.1f} %, target <= 5 %)"
+        )
+        cbase = statistics.median(r["cpu_ms/app"] for r in rows if not r["witnesses"])
+        cwit = statistics.median(r["cpu_ms/app"] for r in rows if r["witnesses"])
+        print(
+            f"CPU per append, 2 witnesses / none: {cwit / cbase:.3f} (median {cwit:.3f} / "
+            f"{cbase:.3f} ms; cost {100 * (cwit / cbase - 1):+.1f} %)"
         )
         for r in rows:
             failed |= bool(r["non201"])
