@@ -61,7 +61,7 @@ def load_log_signer(settings: Settings) -> LogSigner:
     media_type="text/plain; version=0.0.4",
     operation_id="metrics",
     tags=["ops"],
-    sync_to_thread=False,
+    sync_to_thread=True,  # reads the witnesses' progress from the database
 )
 def metrics(ledger: Ledger, request: Request[Any, Any, Any]) -> str:
     """Prometheus metrics of this process: appends, batch sizes, refusals, proof latency...
@@ -74,7 +74,7 @@ def metrics(ledger: Ledger, request: Request[Any, Any, Any]) -> str:
             raise StatementRejected(
                 "unauthorized", "metrics need Authorization: Bearer <metrics token>", status=401
             )
-    return ledger.metrics.exposition()
+    return ledger.metrics.exposition() + ledger.witness_exposition()
 
 
 @get(

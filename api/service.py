@@ -550,6 +550,25 @@ class LedgerService:
             leaf = store.fetch_nodes(conn, [(0, index)])[(0, index)]
             return size, leaf, store.inclusion_proof(conn, index, size)
 
+    def witness_exposition(self) -> str:
+        """Prometheus lines for the witnesses' progress, from the shared store (so every worker
+        shows it, wherever the pusher runs): the largest size each cosigned, and the log's."""
+        with self.engine.connect() as conn:
+            sizes = store.cosigned_sizes(conn)
+            tree = store.tree_size(conn)
+        lines = [
+            "# HELP dataledger_tree_size Entries in the log.",
+            "# TYPE dataledger_tree_size gauge",
+            f"dataledger_tree_size {tree}",
+            "# HELP dataledger_witness_cosigned_size The largest tree size each witness cosigned.",
+            "# TYPE dataledger_witness_cosigned_size gauge",
+            *(
+                f'dataledger_witness_cosigned_size{{witness="{n}"}} {s}'
+                for n, s in sorted(sizes.items())
+            ),
+        ]
+        return "".join(line + "\n" for line in lines)
+
     def tlog_proof(self, index: int) -> TlogProof:
         """A c2sp.org/tlog-proof@v1 for entry `index` against the newest checkpoint, with the
         cosignatures collected for it, and the entry itself as the extra data."""

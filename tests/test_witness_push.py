@@ -95,6 +95,10 @@ def test_two_of_two_witnesses_cosign_and_a_stopped_one_breaks_the_quorum(
     verify_note(served, [parse_vkey(log_vkey)])
     assert policy.cosigners(served) == {"W1", "W2"} and policy.satisfied({"W1", "W2"})
     assert world.http.get("/v1/log/checkpoint").text == served
+    metrics = world.http.get("/metrics").text
+    size = int(served.split("\n")[1])
+    assert f'dataledger_witness_cosigned_size{{witness="witness1.test/w"}} {size}' in metrics
+    assert f"dataledger_tree_size {size}" in metrics
 
     _append(world, 7)  # consistency proofs from the cosigned size
     assert pusher.push_all() == {"W1": "cosigned", "W2": "cosigned"}

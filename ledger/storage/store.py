@@ -357,6 +357,16 @@ def cosignature_lines(conn: Connection, tree_size: int) -> list[str]:
     return list(newest.values())
 
 
+def cosigned_sizes(conn: Connection) -> dict[str, int]:
+    """The largest tree size each cosigner (by key name) has cosigned."""
+    rows = conn.execute(
+        select(cosignatures.c.name, func.max(cosignatures.c.tree_size)).group_by(
+            cosignatures.c.name
+        )
+    )
+    return {str(name): int(size) for name, size in rows}
+
+
 def latest_cosigned_size(conn: Connection) -> int | None:
     size = conn.execute(select(func.max(cosignatures.c.tree_size))).scalar_one()
     return None if size is None else int(size)
