@@ -508,9 +508,10 @@ def test_replay_rebuilds_every_projection_and_catches_a_tampered_one(
 
 def test_an_objection_needs_grounds_of_substance_and_evidence(world: World) -> None:
     owner, other = world.party("Owner"), world.party("Other")
-    asset = world.client().register_asset(owner, **asset_fields())
 
     def file(**fields: Any) -> Any:
+        # a fresh registration for each try: the test's short notice must not end under it
+        asset = world.client().register_asset(owner, **asset_fields())
         return lambda: world.client().sign_and_submit(
             other, "asset.object", asset_id=asset.id, **fields
         )
@@ -519,6 +520,7 @@ def test_an_objection_needs_grounds_of_substance_and_evidence(world: World) -> N
         problem = refused(world, "grounds-too-thin", 422, file(**{**OBJECTION, "grounds": thin}))
         assert "20 non-blank characters" in problem["detail"]
     refused(world, "evidence-required", 422, file(grounds=OBJECTION["grounds"]))
+    asset = world.client().register_asset(owner, **asset_fields())
     world.client().sign_and_submit(  # Chinese grounds count by character
         other, "asset.object", asset_id=asset.id,
         grounds="这批传感器读数是我们在二零二四年自行采集并发布的原始数据",
@@ -529,13 +531,12 @@ def test_an_objection_needs_grounds_of_substance_and_evidence(world: World) -> N
 
 def test_a_regulator_dismisses_a_run_of_objections_at_once(world: World) -> None:
     owner, regulator = world.party("Owner"), world.regulator()
+    griefers = [world.party(f"Griefer {i}") for i in range(6)]  # registered before the notice
     asset = world.client().register_asset(owner, **asset_fields())
     other = world.client().register_asset(owner, **asset_fields())
     flood = [
-        world.client()
-        .sign_and_submit(world.party(f"Griefer {i}"), "asset.object", **OBJECTION, asset_id=a)
-        .id
-        for i, a in enumerate([asset.id] * 4 + [other.id] * 2)
+        world.client().sign_and_submit(g, "asset.object", **OBJECTION, asset_id=a).id
+        for g, a in zip(griefers, [asset.id] * 4 + [other.id] * 2, strict=True)
     ]
     dismiss = "objections.dismiss"
     refused(
