@@ -140,7 +140,7 @@ def problems_of(args: list[str], complete: bool = True) -> list[str]:
     where = " ".join(path)
     if not complete:
         return problems
-    if isinstance(command, click.Group):
+    if isinstance(command, click.Group) and not command.invoke_without_command:
         return [*problems, f"`{where}` is a group: name one of its commands"]
     for param in command.params:
         required = isinstance(param, click.Option) and param.required and not param.envvar
