@@ -1109,9 +1109,11 @@ def run_demo(options: DemoOptions) -> None:
 def on_own_server(options: DemoOptions, seed: int, narrator: Narrator) -> tuple[Story, Made, Path]:
     data_dir = kept_dir(options.data_dir)
     if (data_dir / "dataledger.db").exists() or (data_dir / "log-key.json").exists():
+        exe = dataledger_command()
         raise click.UsageError(
             f"{data_dir} already holds a ledger: give a new --data-dir, or serve it with "
-            f"`dataledger serve --data-dir {data_dir}` and run `dataledger demo --url URL`"
+            f"`{exe} serve --data-dir {data_dir}` (add --notice-period {NOTICE_SECONDS} if a "
+            f"demo made it) and run `{exe} demo --url URL`"
         )
     narrator.say(f"starting a server on a fresh SQLite database in {data_dir} ...")
     with local_server(data_dir) as server:
