@@ -179,6 +179,7 @@ def serve(
                 f"{witness_policy}: {exc}", type="bad-policy", title="Bad witness policy"
             ) from None
         settings = replace(settings, witness_policy=witness_policy.resolve())
+    check_port_free(host, port)  # one plain line, not uvicorn's JSON log line and exit 3
     # Migrate and make the log key once, here, before any worker starts.
     try:
         engine, signer = open_log(settings)
@@ -214,6 +215,37 @@ def serve(
         )
     finally:
         sequencer.stop()
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse to start if HOST:PORT cannot be listened on (taken, or not ours to take), by
+    binding a socket as uvicorn will (SO_REUSEADDR) and letting it go."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise CliError(
+            f"cannot listen on {host}:{port} ({exc.strerror})", type="bad-address"
+        ) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+            sock.listen(1)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise CliError(
+                    f"port {port} is already in use ({host}:{port}: {exc.strerror}); "
+                    "stop what holds it, or give --port",
+                    type="port-in-use",
+                    title="Port in use",
+                ) from None
+            raise CliError(
+                f"cannot listen on {host}:{port} ({exc.strerror})", type="bad-address"
+            ) from None
 
 
 @main.command()

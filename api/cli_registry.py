@@ -4,6 +4,7 @@ rights and login. Attached to the main group by `api.cli` (which imports this mo
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
 import json
 import re
@@ -76,6 +77,59 @@ def digest_file(path: Path) -> FileDigest:
     if size and last != b"\n":
         lines += 1  # an unterminated last line
     return FileDigest(sha.hexdigest(), size, lines, binary)
+
+
+CSV_DIALECTS = {".csv": ",", ".tsv": "\t"}
+
+
+def data_problem(path: Path, digest: FileDigest) -> str | None:
+    """Why `path` looks like no data: empty, or (for .csv/.tsv) not parseable as such by the
+    csv module in strict mode (an unclosed quote, stray characters after a quote) or ragged
+    (rows whose number of fields differs from the first row's). None if it looks fine."""
+    if digest.size == 0:
+        return f"{path} is empty (0 bytes)"
+    delimiter = CSV_DIALECTS.get(path.suffix.lower())
+    if delimiter is None or digest.binary:
+        return None
+    width: int | None = None
+    try:
+        with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+            reader = csv.reader(handle, delimiter=delimiter, strict=True)
+            for row in reader:
+                if not row:
+                    continue  # a blank line
+                if width is None:
+                    width = len(row)
+                elif len(row) != width:
+                    return (
+                        f"{path} is not a well-formed CSV: line {reader.line_num} has "
+                        f"{len(row)} fields, the first row {width}"
+                    )
+    except csv.Error as exc:
+        return f"{path} is not a well-formed CSV: line {reader.line_num}: {exc}"
+    except OSError as exc:
+        raise click.FileError(str(path), hint=exc.strerror or str(exc)) from exc
+    return None
+
+
+def check_data(obj: Context, path: Path, digest: FileDigest, force: bool) -> None:
+    """Refuse an empty or malformed data file unless --force (then only warn, on stderr)."""
+    problem = data_problem(path, digest)
+    if problem is None:
+        return
+    if not force:
+        raise CliError(
+            f"{problem}; give --force to register it anyway",
+            type="bad-data-file",
+            title="Suspicious data file",
+        )
+    obj.note(f"warning: {problem}; registering it anyway (--force)")
+
+
+FORCE_HELP = (
+    "Register even an empty file, or a .csv/.tsv that the csv module (strict mode) cannot parse "
+    "or whose rows have differing numbers of fields."
+)
 
 
 def record_count(digest: FileDigest, records: int | None, path: Path) -> int:
@@ -334,8 +388,9 @@ def asset() -> None:
 
 DATA_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 RECORDS_HELP = (
-    "Number of records. Default: the number of lines of the file; required for binary files "
-    "(those containing a NUL byte)."
+    "Number of records. Default: the number of lines of the file, a CSV's header line included "
+    "(so give --records N to count data rows only); an unterminated last line counts, an empty "
+    "file has 0; required for binary files (those containing a NUL byte)."
 )
 
 
@@ -378,6 +433,7 @@ RECORDS_HELP = (
     "--quality",
     help="Self-assessed completeness,accuracy,consistency,timeliness, each 0..100 (private).",
 )
+@click.option("--force", is_flag=True, help=FORCE_HELP)
 @common_options
 @click.pass_obj
 def asset_register(
@@ -394,12 +450,15 @@ def asset_register(
     currency: str,
     schema: Path | None,
     quality: str | None,
+    force: bool,
 ) -> None:
     """Register a data asset by fingerprint (SHA-256 of --file); prints the asset id.
 
     The file stays where it is: the CLI streams it through SHA-256 and sends only the
-    fingerprint, size and record count. Cost, quality and schema are visible to the owner and
-    regulators only.
+    fingerprint, size and record count. The record count is the file's number of lines unless
+    --records says otherwise: a CSV's header line counts as a record. An empty file, or a
+    .csv/.tsv the csv module cannot parse strictly or with ragged rows, is refused unless
+    --force. Cost, quality and schema are visible to the owner and regulators only.
     """
     fields: dict[str, Any] = {
         "title": title,
@@ -422,6 +481,7 @@ def asset_register(
         fields["quality"] = parse_quality(quality)
     fields["schema"] = read_schema(schema)
     digest = digest_file(file)
+    check_data(obj, file, digest, force)
     fields.update(
         fingerprint=digest.fingerprint,
         size_bytes=digest.size,
@@ -451,13 +511,24 @@ def asset_register(
 @click.option("--records", type=click.IntRange(min=0), help=RECORDS_HELP)
 @click.option("--note", default="", help="What changed.")
 @click.option("--schema", type=DATA_FILE, help="JSON schema fields of the new version.")
+@click.option("--force", is_flag=True, help=FORCE_HELP)
 @common_options
 @click.pass_obj
 def asset_version(
-    obj: Context, asset_id: str, file: Path, records: int | None, note: str, schema: Path | None
+    obj: Context,
+    asset_id: str,
+    file: Path,
+    records: int | None,
+    note: str,
+    schema: Path | None,
+    force: bool,
 ) -> None:
-    """Record a new version (new content) of ASSET_ID; needs the holding right."""
+    """Record a new version (new content) of ASSET_ID; needs the holding right.
+
+    The file is checked as by `asset register` (empty or malformed CSV: refused unless --force).
+    """
     digest = digest_file(file)
+    check_data(obj, file, digest, force)
     fields: dict[str, Any] = {
         "asset_id": asset_id,
         "fingerprint": digest.fingerprint,

@@ -18,6 +18,7 @@ import json
 import os
 import random
 import secrets
+import shlex
 import socket
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import click
 import httpx
@@ -1107,9 +1109,11 @@ def run_demo(options: DemoOptions) -> None:
 def on_own_server(options: DemoOptions, seed: int, narrator: Narrator) -> tuple[Story, Made, Path]:
     data_dir = kept_dir(options.data_dir)
     if (data_dir / "dataledger.db").exists() or (data_dir / "log-key.json").exists():
+        exe = dataledger_command()
         raise click.UsageError(
             f"{data_dir} already holds a ledger: give a new --data-dir, or serve it with "
-            f"`dataledger serve --data-dir {data_dir}` and run `dataledger demo --url URL`"
+            f"`{exe} serve --data-dir {data_dir}` (add --notice-period {NOTICE_SECONDS} if a "
+            f"demo made it) and run `{exe} demo --url URL`"
         )
     narrator.say(f"starting a server on a fresh SQLite database in {data_dir} ...")
     with local_server(data_dir) as server:
@@ -1173,17 +1177,20 @@ def where_next(story: Story, made: Made, data_dir: Path) -> list[str]:
     keys_dir, vkey = story.files / "keys", story.files / "log.vkey"
     clinic = made.assets["clinic"].asset_id
     url = story.url
+    exe = dataledger_command()
     lines = ["", "Where to look next"]
     if story.own_server:
-        url = "http://127.0.0.1:8000"
+        # Serve it again on the port the demo's server had, so the URLs below are the real ones,
+        # and with its notice period, else its certifications no longer replay.
+        port = urlsplit(url).port or 8000
         lines += [
             "  the ledger is kept; check it again, down to every stored Merkle node:",
-            f"    dataledger verify --vkey {vkey} --database-url "
-            f"sqlite:///{data_dir / 'dataledger.db'}",
-            "  serve it again (the commands below then work against it):",
-            f"    dataledger serve --data-dir {data_dir}",
+            f"    {exe} verify --vkey {vkey} --database-url sqlite:///{data_dir / 'dataledger.db'}",
+            "  serve it again, in another terminal (the commands below then work against it;",
+            "  if that port is taken meanwhile, give another --port and change --url to match):",
+            f"    {exe} serve --data-dir {data_dir} --port {port} --notice-period {NOTICE_SECONDS}",
         ]
-    dl = f"dataledger --url {url}"
+    dl = f"{exe} --url {url}"
     lines += [
         f"  act and read as the parties did (their keys are in {keys_dir}):",
         f"    {dl} asset show {clinic} --key {keys_dir / 'owner.key'}",
@@ -1199,6 +1206,15 @@ def where_next(story: Story, made: Made, data_dir: Path) -> list[str]:
         "(the wire formats)",
     ]
     return lines
+
+
+def dataledger_command() -> str:
+    """How to run `dataledger` as this process was run: the script beside the interpreter (the
+    venv's bin directory, not on PATH until the venv is activated), else `python -m api.cli`."""
+    script = Path(sys.executable).parent / "dataledger"
+    if script.is_file():
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m api.cli"
 
 
 def summary(story: Story, made: Made, data_dir: Path, narrator: Narrator) -> dict[str, Any]:

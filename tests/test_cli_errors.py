@@ -300,3 +300,27 @@ def test_against_a_server(server: Server, tmp_path: Path) -> None:  # noqa: F811
     }
     human = failure("asset", "show", ASSET, "--url", server.url, code=1)
     assert human.strip() == f"error: server refused (not-found): 404 Not found: no asset {ASSET}"
+
+
+def test_serve_on_a_taken_port_says_so_in_one_line(tmp_path: Path) -> None:
+    """Not uvicorn's exit 3 with the cause in a JSON log line: one plain line, before anything
+    is made (no database, no log key)."""
+    import socket
+
+    from tests.test_cli import cli
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        port = holder.getsockname()[1]
+        data = tmp_path / "data"
+        result = cli("serve", "--port", str(port), "--data-dir", str(data), check=False)
+        assert result.returncode == 1, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith(f"error: port {port} is already in use (127.0.0.1:{port}: ")
+        assert "--port" in lines[0]
+        assert not (data / "log-key.json").exists() and not (data / "dataledger.db").exists()
+        refused = cli("serve", "--port", str(port), "--data-dir", str(data), "--json", check=False)
+        error = json.loads(refused.stderr.strip().splitlines()[-1])["error"]
+        assert (refused.returncode, error["type"]) == (1, "port-in-use"), refused.stderr

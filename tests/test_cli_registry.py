@@ -298,3 +298,52 @@ def register_args(key: str, data: Path, *extra: str) -> tuple[str, ...]:
         "asset", "register", "--file", str(data), "--category", "finance.credit",
         "--classification", "general", "--personal-info", "none", "--key", key, *extra,
     )  # fmt: skip
+
+
+def test_empty_and_malformed_data_files_need_force(server: Server, tmp_path: Path) -> None:
+    """A 0-byte file, a CSV with an unclosed quote and a ragged CSV are refused before anything
+    is sent, unless --force (then a warning); the record count is the number of lines, the
+    header included, unless --records."""
+    owner, owner_id = new_key(tmp_path, "owner")
+    register_party(owner, "Acme Data")
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    open_quote = tmp_path / "open-quote.csv"
+    open_quote.write_text('id,name\n1,"Acme\n2,Blue\n')
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("id,name\n1,Acme\n2,Blue,extra\n")
+    expected = {
+        empty: "is empty (0 bytes)",
+        open_quote: "is not a well-formed CSV: line 3: unexpected end of data",
+        ragged: "is not a well-formed CSV: line 3 has 3 fields, the first row 2",
+    }
+    for path, problem in expected.items():
+        result = register_asset(owner, path, check=False)
+        assert result.returncode == 1, result.stdout
+        assert result.stderr.strip() == (
+            f"error: {path} {problem}; give --force to register it anyway"
+        ), result.stderr
+    assert as_json("asset", "list", "--owner", owner_id)["assets"] == []  # nothing was sent
+
+    registered = {}
+    for path, problem in expected.items():
+        result = register_asset(owner, path, "--force")
+        assert f"warning: {path} {problem}; registering it anyway (--force)" in result.stderr
+        registered[path] = result.stdout.strip()
+    counts = {
+        path: as_json("asset", "show", asset_id, "--key", owner)["record_count"]
+        for path, asset_id in registered.items()
+    }
+    assert counts == {empty: 0, open_quote: 3, ragged: 3}  # lines, the header line included
+
+    good = tmp_path / "good.csv"
+    good.write_text('id,name\n1,"Acme, Ltd"\n\n2,Blue\n')
+    result = register_asset(owner, good)
+    assert "warning" not in result.stderr
+    asset_id = result.stdout.strip()
+    assert as_json("asset", "show", asset_id, "--key", owner)["record_count"] == 4
+    # A new version is checked the same way.
+    refused_version = cli(
+        "asset", "version", asset_id, "--file", str(ragged), "--key", owner, check=False
+    )
+    assert refused_version.returncode == 1 and "--force" in refused_version.stderr

@@ -6,9 +6,14 @@ from __future__ import annotations
 import json
 import random
 import re
+import shlex
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -204,3 +209,42 @@ def test_the_seed_decides_keys_and_data(tmp_path: Path) -> None:
     assert cast_of(7)["owner"].key.encode() == cast_of(7)["owner"].key.encode()
     assert len({a.party_id for a in cast_of(7).values()} | {cast_of(8)["owner"].party_id}) == 6
     assert data(7, tmp_path / "a") == data(7, tmp_path / "b") != data(8, tmp_path / "c")
+
+
+def test_where_to_look_next_runs_as_printed(local: tuple[dict[str, Any], str, Path]) -> None:
+    """The closing commands name the venv's own `dataledger` (not on PATH until the venv is
+    activated) and the port the demo's server had; served again with the printed command, the
+    printed reads work against it as they stand."""
+    summary, narration, data_dir = local
+    advice = narration.split("Where to look next", 1)[1]
+    commands = [line.strip() for line in advice.splitlines() if line.startswith("    ")]
+    exe = str(Path(sys.executable).parent / "dataledger")
+    assert commands and all(c.startswith(exe + " ") for c in commands), commands
+    port = urlsplit(summary["url"]).port
+    assert port is not None and port != 8000
+    serve = next(c for c in commands if " serve " in c)
+    assert serve == f"{exe} serve --data-dir {data_dir} --port {port} --notice-period 3", serve
+    assert all(f"--url {summary['url']} " in c for c in commands if " asset " in c)
+    assert f"{summary['url']}/schema/docs" in advice
+
+    server = subprocess.Popen(
+        shlex.split(serve), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert server.poll() is None, "the printed serve command exited"
+            try:
+                if httpx.get(summary["url"] + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        history = next(c for c in commands if " asset history " in c)
+        run = subprocess.run(
+            history, shell=True, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert run.returncode == 0, run.stderr
+        assert "asset.register" in run.stdout and "receipts verified offline" in run.stdout
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

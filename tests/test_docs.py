@@ -140,7 +140,7 @@ def problems_of(args: list[str], complete: bool = True) -> list[str]:
     where = " ".join(path)
     if not complete:
         return problems
-    if isinstance(command, click.Group):
+    if isinstance(command, click.Group) and not command.invoke_without_command:
         return [*problems, f"`{where}` is a group: name one of its commands"]
     for param in command.params:
         required = isinstance(param, click.Option) and param.required and not param.envvar
@@ -313,3 +313,21 @@ def test_prose_mentions_and_prompts_are_checked_too() -> None:
         p for line in shell_commands(text) for a in invocations(line) for p in problems_of(a)
     ]
     assert prompted == ["`dataledger verify` has no option --since"]
+
+
+@pytest.mark.parametrize(
+    "doc", sorted((ROOT / "docs").glob("quickstart-*.md")), ids=lambda p: p.name
+)
+def test_quickstarts_set_the_variables_they_use(doc: Path) -> None:
+    """Each shell variable a quickstart's ```sh blocks use is set in them first (issue 18)."""
+    assigned: set[str] = {"PATH", "PWD", "HOME"}
+    unset = []
+    for line in shell_commands(doc.read_text()):
+        code = line.split(" #", 1)[0]
+        before_use = code.split("&&", 1)  # `X=$(...) && echo "$X"`: set, then used
+        assigned |= set(re.findall(r"(?:^|[\s;&(])(?:export )?([A-Za-z_]\w*)=", before_use[0]))
+        for name in re.findall(r"\$\{?([A-Za-z_]\w*)", code.split("python3 -c", 1)[0]):
+            if name not in assigned:
+                unset.append(f"{name} in: {line.strip()}")
+        assigned |= set(re.findall(r"(?:^|[\s;&(])(?:export )?([A-Za-z_]\w*)=", code))
+    assert not unset, "\n".join(unset)
