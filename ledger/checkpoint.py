@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import nacl.signing
 
-from ledger.encoding import b64decode
+from ledger.encoding import b64decode, is_canonical_decimal
 from ledger.errors import CheckpointError
 from ledger.merkle import HASH_SIZE
 from ledger.note import NoteVerifier, SignedNote, sign_note, verify_note
@@ -54,11 +54,7 @@ def parse_checkpoint_body(text: str) -> Checkpoint:
         raise CheckpointError("checkpoint body needs origin, size and root hash lines")
     origin, size, root, *extensions = lines
     # Only plain ASCII digits, no sign, no leading zero: one tree size has one spelling.
-    if not (
-        0 < len(size) <= _MAX_SIZE_DIGITS
-        and all(c in "0123456789" for c in size)
-        and (size == "0" or not size.startswith("0"))
-    ):
+    if not is_canonical_decimal(size, _MAX_SIZE_DIGITS):
         raise CheckpointError(f"tree size {size!r} is not a canonical decimal number")
     root_hash = b64decode(root, what="checkpoint root hash", error=CheckpointError)
     return Checkpoint(origin, int(size), root_hash, tuple(extensions))

@@ -46,6 +46,28 @@ def b64decode(
     return raw
 
 
+def is_canonical_decimal(text: str, max_digits: int = 20) -> bool:
+    """Plain ASCII digits, no sign, no leading zero (so one number has one spelling), and at
+    most `max_digits` of them (20 holds any unsigned 64-bit value)."""
+    return (
+        0 < len(text) <= max_digits
+        and all(c in "0123456789" for c in text)
+        and (text == "0" or not text.startswith("0"))
+    )
+
+
+def hash_lines(lines: list[str], *, what: str = "proof line") -> tuple[bytes, ...]:
+    """SHA-256 hashes, one per line in canonical base64 (the C2SP text proofs' format);
+    `EncodingError` names the first bad line."""
+    hashes = []
+    for line in lines:
+        node = b64decode(line, what=f"{what} {line!r}")
+        if len(node) != 32:
+            raise EncodingError(f"{what} {line!r} is not a 32-byte SHA-256 hash")
+        hashes.append(node)
+    return tuple(hashes)
+
+
 def parse_rfc3339_utc(text: str, *, what: str = "timestamp") -> datetime:
     """Parse an RFC 3339 UTC timestamp that ends in `Z` (e.g. 2026-11-26T12:00:00.123456Z)."""
     if not _RFC3339_UTC.match(text):

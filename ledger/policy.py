@@ -9,13 +9,12 @@ the policy's witnesses validly cosigned a checkpoint note.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ledger.cosignature import COSIGNATURE_TYPE, verify_cosignature
-from ledger.errors import NoteError
+from ledger.encoding import b64decode, is_canonical_decimal
+from ledger.errors import EncodingError, NoteError
 from ledger.note import NoteVerifier, parse_note, parse_vkey
 
 NONE = "none"
@@ -86,9 +85,9 @@ def _cosigner_key(vkey: str) -> tuple[str, bytes]:
     if len(parts) != 3:
         raise PolicyError(f"witness key {vkey!r} is not a vkey")
     try:
-        raw = base64.b64decode(parts[2], validate=True)
-    except binascii.Error as exc:
-        raise PolicyError(f"witness key {vkey!r}: bad base64") from exc
+        raw = b64decode(parts[2], what=f"witness key {vkey!r}")
+    except EncodingError as exc:
+        raise PolicyError(str(exc)) from exc
     if len(raw) != 33 or raw[0] != COSIGNATURE_TYPE:
         raise PolicyError(
             f"witness key {vkey!r} is not an Ed25519 cosignature/v1 key (type 0x04, 32 bytes)"
@@ -150,7 +149,7 @@ def parse_policy(text: str) -> Policy:
                 k = len(members)
             elif rule == "any":
                 k = 1
-            elif rule.isascii() and rule.isdigit() and (rule == "0" or rule[0] != "0"):
+            elif is_canonical_decimal(rule):
                 k = int(rule)
                 if not 1 <= k <= len(members):
                     raise PolicyError(f"{where}: threshold {k} outside 1..{len(members)}")

@@ -9,12 +9,11 @@ tlog-policy, then the inclusion proof.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 
 from ledger.checkpoint import Checkpoint, parse_checkpoint_body
-from ledger.errors import CheckpointError, NoteError, VerificationError
+from ledger.encoding import b64decode, b64encode, hash_lines, is_canonical_decimal
+from ledger.errors import CheckpointError, EncodingError, NoteError, VerificationError
 from ledger.merkle import leaf_hash, verify_inclusion
 from ledger.note import NoteVerifier, verify_note
 from ledger.policy import Policy
@@ -40,9 +39,9 @@ class TlogProof:
     def text(self) -> str:
         lines = [HEADER]
         if self.extra is not None:
-            lines.append("extra " + base64.b64encode(self.extra).decode())
+            lines.append("extra " + b64encode(self.extra))
         lines.append(f"index {self.index}")
-        lines += [base64.b64encode(h).decode() for h in self.proof]
+        lines += [b64encode(h) for h in self.proof]
         return "\n".join(lines) + "\n\n" + self.checkpoint_note
 
 
@@ -57,25 +56,20 @@ def parse_tlog_proof(text: str) -> TlogProof:
     extra = None
     if rest and rest[0].startswith("extra "):
         try:
-            extra = base64.b64decode(rest[0][6:], validate=True)
-        except binascii.Error as exc:
-            raise TlogProofError("format", "the extra line is not base64") from exc
+            extra = b64decode(rest[0][6:], what="the extra line")
+        except EncodingError as exc:
+            raise TlogProofError("format", str(exc)) from exc
         rest = rest[1:]
     if not rest or not rest[0].startswith("index "):
         raise TlogProofError("format", "missing the `index N` line")
     number = rest[0][6:]
-    if not number.isascii() or not number.isdigit() or (number != "0" and number[0] == "0"):
+    if not is_canonical_decimal(number):
         raise TlogProofError("format", f"index {number!r} is not a decimal without leading zeroes")
-    proof = []
-    for line in rest[1:]:
-        try:
-            node = base64.b64decode(line, validate=True)
-        except binascii.Error as exc:
-            raise TlogProofError("format", f"proof line {line!r} is not base64") from exc
-        if len(node) != 32:
-            raise TlogProofError("format", f"proof line {line!r} is not a SHA-256 hash")
-        proof.append(node)
-    return TlogProof(int(number), tuple(proof), note, extra)
+    try:
+        proof = hash_lines(rest[1:])
+    except EncodingError as exc:
+        raise TlogProofError("format", str(exc)) from exc
+    return TlogProof(int(number), proof, note, extra)
 
 
 def verify_tlog_proof(

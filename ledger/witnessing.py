@@ -9,14 +9,13 @@ cosigns in one atomic step. `parse_log_list` reads the witness network's log-lis
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ledger.checkpoint import Checkpoint, parse_checkpoint_body
-from ledger.errors import CheckpointError, NoteError, VerificationError
+from ledger.encoding import hash_lines, is_canonical_decimal
+from ledger.errors import CheckpointError, EncodingError, NoteError, VerificationError
 from ledger.merkle import verify_consistency
 from ledger.note import NoteVerifier, parse_note, parse_vkey, verify_note
 
@@ -62,7 +61,7 @@ class Latest:
 
 
 def _decimal(text: str, what: str) -> int:
-    if not text or not text.isascii() or not text.isdigit() or (text != "0" and text[0] == "0"):
+    if not is_canonical_decimal(text):
         raise WitnessRefusal(400, f"{what} {text!r} is not a decimal with no leading zeroes")
     return int(text)
 
@@ -82,16 +81,11 @@ def parse_add_checkpoint(body: bytes) -> AddCheckpoint:
     old_size = _decimal(lines[0][4:], "old size")
     if len(lines) - 1 > MAX_PROOF_LINES:
         raise WitnessRefusal(400, f"more than {MAX_PROOF_LINES} consistency proof lines")
-    proof = []
-    for line in lines[1:]:
-        try:
-            node = base64.b64decode(line, validate=True)
-        except binascii.Error as exc:
-            raise WitnessRefusal(400, f"proof line {line!r} is not base64") from exc
-        if len(node) != 32:
-            raise WitnessRefusal(400, f"proof line {line!r} is not a 32-byte hash")
-        proof.append(node)
-    return AddCheckpoint(old_size, tuple(proof), note)
+    try:
+        proof = hash_lines(lines[1:])
+    except EncodingError as exc:
+        raise WitnessRefusal(400, str(exc)) from exc
+    return AddCheckpoint(old_size, proof, note)
 
 
 def check_add_checkpoint(
