@@ -4,8 +4,9 @@ group by `api.cli` (which imports this module)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -27,6 +28,8 @@ from ledger.bundle import verify_bundle
 from ledger.cosignature import format_cosigner_vkey
 from ledger.money import format_money
 from ledger.note import parse_vkey
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @main.group()
@@ -272,37 +275,33 @@ def witness_pull(obj: Context, state: Path, vkey: str | None, name: str | None) 
     _run_api(action)
 
 
-def _witness_key(path: Path) -> Any:
-    return load_key(path)
+def _witness_identity(command: F) -> F:
+    """--key (the witness's key file) and --name (its key name), shared by vkey and serve."""
+    command = click.option(
+        "--name", required=True, help="The witness's key name, e.g. witness.example.org."
+    )(command)
+    return click.option(
+        "--key",
+        "key_file",
+        required=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="The witness's Ed25519 key file (`dataledger keygen`).",
+    )(command)
 
 
 @witness.command("vkey")
-@click.option(
-    "--key",
-    "key_file",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The witness's Ed25519 key file (`dataledger keygen`).",
-)
-@click.option("--name", required=True, help="The witness's key name, e.g. witness.example.org.")
+@_witness_identity
 @json_option
 @click.pass_obj
 def witness_vkey(obj: Context, key_file: Path, name: str) -> None:
     """Print the witness's cosignature/v1 verifier key, for logs' policy files."""
-    key = _witness_key(key_file)
+    key = load_key(key_file)
     vkey = format_cosigner_vkey(name, bytes(key.verify_key))
     obj.emit({"vkey": vkey, "name": name}, vkey)
 
 
 @witness.command("serve")
-@click.option(
-    "--key",
-    "key_file",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The witness's Ed25519 key file (`dataledger keygen`).",
-)
-@click.option("--name", required=True, help="The witness's key name, e.g. witness.example.org.")
+@_witness_identity
 @click.option(
     "--logs",
     "logs_file",
@@ -334,7 +333,7 @@ def witness_serve(
         logs = parse_log_list(logs_file.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise CliError(f"{logs_file}: {exc}", type="bad-log-list", title="Bad log list") from None
-    w = Witness(_witness_key(key_file), name, logs, state)
+    w = Witness(load_key(key_file), name, logs, state)
     started = {"vkey": w.vkey, "logs": sorted(logs), "url": f"http://{host}:{port}"}
     obj.emit(started, f"witness {w.vkey}\nlogs: {', '.join(sorted(logs))}\n{started['url']}")
     uvicorn.run(create_witness_app(w), host=host, port=port, log_level="warning")
