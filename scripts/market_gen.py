@@ -454,11 +454,26 @@ def generate(config: MarketConfig | None = None, **overrides: Any) -> Market:
                 )  # the "justified" inflated trade after the faked usage
                 made += 2
 
+    transactions, assets = contract_frames(tx_rows, asset_rows)
+    truth = pl.DataFrame(truth_rows, schema_overrides={"wash_kind": pl.String})
+
+    usage = _usage(cfg, licences, genuine_licences, bursts, latents, rng.getrandbits(32))
+
+    requests = holdout_requests(cfg, transactions, truth)
+    truth = truth.join(
+        transactions.select("transaction_id", "price_minor"), on="transaction_id"
+    ).select("transaction_id", "price_minor", "true_price", "wash", "wash_kind")
+    return Market(cfg, assets, usage, transactions, requests, truth, hidden)
+
+
+def contract_frames(
+    tx_rows: list[dict[str, Any]], asset_rows: list[dict[str, Any]]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(transactions in time order, assets) as the contract's frames, from generated rows."""
     transactions = conform(
         pl.DataFrame(tx_rows, schema_overrides={"max_units": pl.Int64}, infer_schema_length=None),
         TRANSACTIONS,
     ).sort("at")
-    truth = pl.DataFrame(truth_rows, schema_overrides={"wash_kind": pl.String})
     assets = conform(
         pl.DataFrame(
             asset_rows,
@@ -467,21 +482,21 @@ def generate(config: MarketConfig | None = None, **overrides: Any) -> Market:
         ),
         ASSETS,
     )
+    return transactions, assets
 
-    usage = _usage(cfg, licences, genuine_licences, bursts, latents, rng.getrandbits(32))
 
-    holdout = start + timedelta(days=days * (1 - cfg.holdout_share))
+def holdout_requests(
+    cfg: MarketConfig, transactions: pl.DataFrame, truth: pl.DataFrame
+) -> pl.DataFrame:
+    """The requests: the genuine trades of the last `holdout_share` of the timeline."""
+    holdout = cfg.start + timedelta(days=cfg.days * (1 - cfg.holdout_share))
     genuine_ids = truth.filter(~pl.col("wash")).select("transaction_id")
-    requests = conform(
+    return conform(
         transactions.filter(pl.col("at") >= holdout)
         .join(genuine_ids, on="transaction_id", how="semi")
         .rename({"transaction_id": "request_id"}),
         REQUESTS,
     )
-    truth = truth.join(
-        transactions.select("transaction_id", "price_minor"), on="transaction_id"
-    ).select("transaction_id", "price_minor", "true_price", "wash", "wash_kind")
-    return Market(cfg, assets, usage, transactions, requests, truth, hidden)
 
 
 def _uniform(col: str, seed: int) -> pl.Expr:

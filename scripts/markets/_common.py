@@ -44,8 +44,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
 import market_gen as mg
 
-from valuation.contract import ASSETS, REQUESTS, TRANSACTIONS, conform
-
 Terms = tuple[int, int | None, str, bool]  # duration_days, max_units, purpose, exclusive
 LogPrice = Callable[[str, float, int | None, int, str, bool], float]
 WASH_INFLATION = (math.log(1.5), math.log(4.0))
@@ -308,31 +306,12 @@ class Builder:
 
     def finish(self, usage_seed: int) -> mg.Market:
         cfg = self.cfg
-        transactions = conform(
-            pl.DataFrame(
-                self.tx, schema_overrides={"max_units": pl.Int64}, infer_schema_length=None
-            ),
-            TRANSACTIONS,
-        ).sort("at")
         public = [{k: v for k, v in r.items() if not k.startswith("_")} for r in self.rows]
-        assets = conform(
-            pl.DataFrame(
-                public,
-                infer_schema_length=None,
-                schema_overrides={"declared_cost_minor": pl.Int64, "quality_score": pl.Float64},
-            ),
-            ASSETS,
-        )
+        transactions, assets = mg.contract_frames(self.tx, public)
         latents = {r["asset_id"]: None for r in self.rows}  # _usage only iterates the ids
         usage = mg._usage(cfg, self.licences, self.n_genuine, self.bursts, latents, usage_seed)  # type: ignore[arg-type]
         truth = pl.DataFrame(self.truth, schema_overrides={"wash_kind": pl.String})
-        holdout = cfg.start + timedelta(days=cfg.days * (1 - cfg.holdout_share))
-        requests = conform(
-            transactions.filter(pl.col("at") >= holdout)
-            .join(truth.filter(~pl.col("wash")).select("transaction_id"), on="transaction_id")
-            .rename({"transaction_id": "request_id"}),
-            REQUESTS,
-        )
+        requests = mg.holdout_requests(cfg, transactions, truth)
         truth = truth.join(
             transactions.select("transaction_id", "price_minor"), on="transaction_id"
         ).select("transaction_id", "price_minor", "true_price", "wash", "wash_kind", "outlier")
