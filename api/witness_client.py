@@ -75,7 +75,6 @@ class WitnessPusher:
             w.name: WitnessState(w) for w in policy.witnesses.values() if w.url is not None
         }
         self._stop = threading.Event()
-        self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -88,13 +87,8 @@ class WitnessPusher:
 
     def stop(self) -> None:
         self._stop.set()
-        self._wake.set()
         for thread in self._threads:
             thread.join(timeout=self.timeout + 1)
-
-    def poke(self) -> None:
-        """A new checkpoint exists: wake the witness threads (they still keep their interval)."""
-        self._wake.set()
 
     def _run(self, state: WitnessState) -> None:
         with httpx.Client(timeout=self.timeout) as http:
@@ -107,11 +101,10 @@ class WitnessPusher:
                     self.push(state, http)
                 except Exception:  # never let one witness's trouble end its thread
                     log.exception("witness %s: push failed", state.witness.name)
-                self._wake.wait(max(self.min_interval, 0.05))  # never a busy loop
-                self._wake.clear()
+                self._stop.wait(max(self.min_interval, 0.05))  # never a busy loop
 
     def push_all(self) -> dict[str, str]:
-        """One round for every witness, in this thread (tests, and `--witness-once` uses)."""
+        """One round for every witness, in the calling thread (for tests and one-off runs)."""
         with httpx.Client(timeout=self.timeout) as http:
             return {name: self.push(state, http) for name, state in self.states.items()}
 
