@@ -23,6 +23,7 @@ from litestar import Litestar, Request, Response, get, post
 from litestar.params import PathParameter
 from litestar.status_codes import HTTP_200_OK
 
+from api.responses import exact
 from ledger.cosignature import cosign, format_cosigner_vkey
 from ledger.note import add_signature_lines, parse_note, signature_line
 from ledger.witnessing import (
@@ -148,13 +149,7 @@ def create_witness_app(witness: Witness) -> Litestar:
             done = witness.add_checkpoint(body)
         except WitnessRefusal as refusal:
             if refusal.latest_size is not None:
-                # exactly the spec's type: Litestar would append a charset to a text/ type
-                return Response(
-                    f"{refusal.latest_size}\n".encode(),
-                    status_code=409,
-                    media_type="application/octet-stream",
-                    headers={"content-type": SIZE_CONTENT_TYPE},
-                )
+                return exact(f"{refusal.latest_size}\n", SIZE_CONTENT_TYPE, status_code=409)
             return Response(refusal.message + "\n", status_code=refusal.status, media_type=TEXT)
         return Response(done.lines, media_type=TEXT)
 

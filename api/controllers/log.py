@@ -13,6 +13,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from api.deps import OptionalCount, Reader, require_reader
 from api.paging import within_bytes
 from api.problems import NotFound
+from api.responses import PLAIN_UTF8, exact
 from api.service import EntryOpenings, LedgerService
 from api.throttle import limited
 from ledger import tiles
@@ -182,11 +183,7 @@ class LogController(Controller):
         """c2sp.org/tlog-proof@v1 text (save as `.tlog-proof`): the entry (as the extra line),
         its inclusion proof and the newest checkpoint with its witnesses' cosignatures."""
         proof = ledger.tlog_proof(index)
-        return Response(
-            proof.text().encode(),
-            media_type="application/octet-stream",
-            headers={"content-type": "text/plain; charset=utf-8"},
-        )
+        return exact(proof.text(), PLAIN_UTF8)
 
     @get("/proof/inclusion", operation_id="getInclusionProof", sync_to_thread=True)
     def inclusion(
@@ -228,13 +225,8 @@ class TilesController(Controller):
         sync_to_thread=True,
     )
     def checkpoint(self, ledger: Ledger) -> Response[bytes]:
-        # exactly `text/plain; charset=utf-8`, as tlog-tiles requires: given a text/ type,
-        # Litestar appends its own charset (a doubled parameter Go's mime parser rejects)
-        return Response(
-            ledger.checkpoint_note().encode(),
-            media_type="application/octet-stream",
-            headers={**NO_STORE, "content-type": "text/plain; charset=utf-8"},
-        )
+        # exactly `text/plain; charset=utf-8`, as tlog-tiles requires
+        return exact(ledger.checkpoint_note(), PLAIN_UTF8, headers=NO_STORE)
 
     @get("/tile/entries/{index:path}", operation_id="entryBundle", sync_to_thread=True)
     def entries(self, ledger: Ledger, index: TilePath) -> Response[bytes]:
